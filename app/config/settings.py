@@ -1,0 +1,155 @@
+"""The one settings module, driven by the environment (12-factor).
+
+Every value a deployment changes comes from an environment variable; the defaults are the safe
+production ones, so a missing variable never silently turns on something insecure.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (for example "
+            "`export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')`), "
+            "or set DEBUG=1 for local development only."
+        )
+    SECRET_KEY = "insecure-development-only-key"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The name of the server process answering, sent back as X-Served-By. Each server's start
+# script or service definition sets it; see servers.toml.
+SERVED_BY = env.str("SERVED_BY", default="unknown")
+
+# The admin is opt-in: a public deployment that does not use it should not expose a login page.
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "bench",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "bench.middleware.served_by",
+    "django.middleware.security.SecurityMiddleware",
+    "bench.middleware.DatabaseUnavailableMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL through psycopg 3 and its connection pool. CONN_MAX_AGE must stay 0: persistent
+# connections are per thread, and under ASGI every request may run in a new thread, so they
+# pile up until PostgreSQL refuses more. The pool bounds connections per process instead:
+# WEB_CONCURRENCY x DB_POOL_MAX_SIZE per server must fit in PostgreSQL's max_connections.
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://app@127.0.0.1:5432/app")}
+DATABASES["default"].update(
+    CONN_MAX_AGE=0,
+    # With the pool, this makes psycopg check a connection before lending it, so a PostgreSQL
+    # restart costs no failed request once the server is back.
+    CONN_HEALTH_CHECKS=True,
+    OPTIONS={
+        "pool": {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+            # How long a request waits for a connection before it fails with a 503: bounded,
+            # so an outage answers fast instead of hanging every worker.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+        },
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+    },
+)
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            # Per-channel queue bound: a slow consumer loses messages instead of growing Redis.
+            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=100),
+            "expiry": 60,
+            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
+        },
+    }
+}
+
+# Largest WebSocket message a consumer accepts; bigger ones close the socket with 1009.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Hashed file names let nginx serve /static/ with a one-year immutable cache header.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
+
+# nginx terminates the client connection and says which scheme the client used.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = False
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

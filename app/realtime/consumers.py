@@ -1,0 +1,114 @@
+"""WebSocket consumers: an echo for round-trip timing and a chat room that spans servers.
+
+Close codes a client can act on:
+    1003  the frame type is not accepted here (binary frames in the chat)
+    1008  the request breaks a rule (an invalid room name)
+    1009  the message is larger than WS_MAX_MESSAGE_BYTES
+    1013  try again later: the channel layer (Redis) is unreachable
+"""
+
+import json
+import re
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from redis.exceptions import RedisError
+
+ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def served_by_headers() -> list[tuple[bytes, bytes]]:
+    return [(b"x-served-by", settings.SERVED_BY.encode())]
+
+
+def message_size(text_data: str | None, bytes_data: bytes | None) -> int:
+    return len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+
+
+class LimitedConsumer(AsyncWebsocketConsumer):
+    """Closes with 1009 on a message over the size limit, before any work is done with it."""
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if message_size(text_data, bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
+            await self.close(code=1009, reason=f"message over {settings.WS_MAX_MESSAGE_BYTES} bytes")
+            return
+        await self.handle(text_data, bytes_data)
+
+    async def handle(self, text_data, bytes_data):
+        raise NotImplementedError
+
+
+class EchoConsumer(LimitedConsumer):
+    """Sends every frame back as it came, text or binary, so a client can time the round trip."""
+
+    # The echo never uses the channel layer; without this, every socket would hold a Redis poll.
+    channel_layer_alias = None
+
+    async def connect(self):
+        await self.accept(headers=served_by_headers())
+
+    async def handle(self, text_data, bytes_data):
+        await self.send(text_data=text_data, bytes_data=bytes_data)
+
+
+class ChatConsumer(LimitedConsumer):
+    """A room: each JSON message goes to every member, on whichever server they are connected."""
+
+    group = None
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except (RedisError, OSError):
+            # Redis went away under a live socket: say so, instead of an abrupt 1011.
+            await send({"type": "websocket.close", "code": 1013, "reason": "channel layer unavailable"})
+
+    async def connect(self):
+        room = self.scope["url_route"]["kwargs"]["room"]
+        await self.accept(headers=served_by_headers())
+        if not ROOM_NAME.fullmatch(room):
+            await self.close(code=1008, reason="room names are 1-64 letters, digits, '-' or '_'")
+            return
+        self.group = f"chat.{room}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def disconnect(self, code):
+        if self.group:
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except (RedisError, OSError):
+                pass  # the group entry expires in Redis on its own
+
+    async def handle(self, text_data, bytes_data):
+        if text_data is None:
+            await self.close(code=1003, reason="the chat takes text frames of JSON")
+            return
+        try:
+            event = chat_event(json.loads(text_data))
+        except ValueError as error:
+            await self.send(text_data=json.dumps({"type": "error", "error": str(error)}))
+            return
+        await self.channel_layer.group_send(self.group, event)
+
+    async def chat_message(self, event):
+        await self.send(text_data=json.dumps({**event, "type": "chat"}))
+
+
+def chat_event(data) -> dict:
+    """Validate a client's chat message; a ValueError's text goes back to the client."""
+    if not isinstance(data, dict):
+        raise ValueError('send a JSON object: {"message": "...", "sent_at": <epoch seconds>}')
+    message, sent_at, client_id = data.get("message"), data.get("sent_at"), data.get("id")
+    if not isinstance(message, str) or not message:
+        raise ValueError('"message" must be a non-empty string')
+    if sent_at is not None and (isinstance(sent_at, bool) or not isinstance(sent_at, int | float)):
+        raise ValueError('"sent_at" must be a number (epoch seconds) when given')
+    if client_id is not None and not isinstance(client_id, str | int):
+        raise ValueError('"id" must be a string or a number when given')
+    return {
+        "type": "chat.message",
+        "message": message,
+        "sent_at": sent_at,
+        "id": client_id,
+        "server": settings.SERVED_BY,
+    }

@@ -1,0 +1,28 @@
+"""Gunicorn settings, all from the environment (read by gunicorn/start).
+
+WSGI concurrency is processes x threads: a sync worker serves one request at a time, a gthread
+worker one per thread. GUNICORN_WORKER_CLASS picks between them.
+"""
+
+import os
+
+wsgi_app = "config.wsgi:application"
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = int(os.environ.get("GUNICORN_THREADS", "4")) if worker_class == "gthread" else 1
+
+# Trust X-Forwarded-* only from the proxy in front (nginx); anyone else could spoof them.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# A worker silent this long is killed and replaced; SIGTERM gives in-flight requests this long.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "25"))
+# nginx holds keepalive connections to us; keep ours a little longer than its idle timeout.
+keepalive = 65
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# The heartbeat file lives in memory: faster, and it works on a read-only root filesystem.
+worker_tmp_dir = "/dev/shm"

@@ -1,0 +1,125 @@
+"""Bench profiles (quick, full) and the plan of cells they expand to.
+
+Every cell of a run gets the same users and measured window: the only thing that differs
+between two cells of one scenario is the server, which is what makes them comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtest.scenarios import Scenario
+
+CELL_OVERHEAD_S = 1.0  # spawn, stop, write CSVs, let the server settle
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    quick_only: bool  # only scenarios marked quick
+    runs: int  # repetitions of each cell (median and spread when > 1)
+    warmup_s: float  # excluded from the measured window
+    measure_s: float
+    min_measure_s: float  # quick shrinks the window to fit budget_s, never below this
+    budget_s: float | None  # total wall-clock target
+    http_users: int
+    ws_users: int
+    chat_members: int
+    capacity_step: int  # clients added per ramp step
+    capacity_max_clients: int
+    capacity_broadcasts: int  # broadcasts timed at each step
+    capacity_bound_ms: float  # broadcast p95 above this ends the ramp
+    capacity_deadline_s: float  # a ramp never takes longer than this
+
+
+QUICK = Profile(
+    name="quick",
+    quick_only=True,
+    runs=1,
+    warmup_s=1.0,
+    measure_s=8.0,
+    min_measure_s=3.0,
+    budget_s=300.0,
+    http_users=32,
+    ws_users=32,
+    chat_members=20,
+    capacity_step=50,
+    capacity_max_clients=500,
+    capacity_broadcasts=10,
+    capacity_bound_ms=250.0,
+    capacity_deadline_s=60.0,
+)
+
+FULL = Profile(
+    name="full",
+    quick_only=False,
+    runs=3,
+    warmup_s=3.0,
+    measure_s=20.0,
+    min_measure_s=20.0,
+    budget_s=None,
+    http_users=64,
+    ws_users=64,
+    chat_members=50,
+    capacity_step=100,
+    capacity_max_clients=3000,
+    capacity_broadcasts=20,
+    capacity_bound_ms=250.0,
+    capacity_deadline_s=180.0,
+)
+
+PROFILES = {profile.name: profile for profile in (QUICK, FULL)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: Scenario
+    server: str
+    protocol: str
+    run: int  # 1-based repetition
+
+    @property
+    def key(self) -> str:
+        return f"{self.scenario.name}__{self.server}__run{self.run}"
+
+
+def plan(profile: Profile, scenarios: list[Scenario], servers: list[tuple[str, str]]) -> list[Cell]:
+    """Cells for (name, protocol) servers, a whole round per run so slow drift hits all servers alike."""
+    chosen = [s for s in scenarios if s.quick or not profile.quick_only]
+    return [
+        Cell(scenario, name, protocol, run)
+        for run in range(1, profile.runs + 1)
+        for scenario in chosen
+        for name, protocol in servers
+        if scenario.applies_to(protocol)
+    ]
+
+
+def _fixed_seconds(cell: Cell, profile: Profile) -> float | None:
+    """A cell's length when it does not depend on the measured window."""
+    if cell.scenario.kind == "ws_capacity":
+        return profile.capacity_deadline_s
+    if cell.scenario.duration_s is not None:
+        return profile.warmup_s + cell.scenario.duration_s + CELL_OVERHEAD_S
+    return None
+
+
+def _extra_seconds(cell: Cell, profile: Profile) -> float:
+    return profile.warmup_s + CELL_OVERHEAD_S + cell.scenario.params.get("grace_s", 0.0)
+
+
+def fit_measure_s(profile: Profile, cells: list[Cell]) -> float:
+    """The measured window: the profile's, shrunk so the whole plan fits the profile's budget."""
+    if profile.budget_s is None:
+        return profile.measure_s
+    fixed = sum(_fixed_seconds(c, profile) or _extra_seconds(c, profile) for c in cells)
+    flexible = sum(1 for c in cells if _fixed_seconds(c, profile) is None)
+    if not flexible:
+        return profile.measure_s
+    fitted = (profile.budget_s - fixed) / flexible
+    return max(profile.min_measure_s, min(profile.measure_s, fitted))
+
+
+def estimate_s(profile: Profile, cells: list[Cell], measure_s: float) -> float:
+    """Upper estimate of the plan's wall-clock time, shown before it starts."""
+    return sum(_fixed_seconds(c, profile) or _extra_seconds(c, profile) + measure_s for c in cells)

@@ -1,0 +1,131 @@
+"""The one list of load scenarios: the Locust UI, the headless bench and the tests all read it.
+
+A scenario is data: what to request, which server protocols it applies to, and whether it is
+part of the quick profile. loadtest.users turns a scenario into Locust user classes; this
+module imports no Locust so that it can be read without gevent's monkey-patching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+BOTH = frozenset({"wsgi", "asgi"})
+ASGI = frozenset({"asgi"})
+WSGI = frozenset({"wsgi"})
+
+# What each kind is, and so which runner loadtest.cell uses for it.
+KINDS = {
+    "http": "FastHttpUser GETs the path in a closed loop",
+    "sse": "FastHttpUser reads a whole event stream and checks the event count",
+    "wrk": "wrk drives the path, as a check that Locust is not what limits the rate",
+    "ws_echo": "WebSocket round trips on /ws/echo/",
+    "ws_chat": "chat room fan-out: one sender, every member measures delivery latency",
+    "ws_capacity": "ramp clients in a room until handshakes fail or broadcast p95 passes a bound",
+    "ws_handshake": "WebSocket handshake against a WSGI server, recording how it refuses",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str
+    path: str
+    protocols: frozenset[str]
+    quick: bool  # part of the <= 5 min quick profile; otherwise full profile only
+    description: str
+    users: int | None = None  # fixed concurrency instead of the profile's default
+    duration_s: float | None = None  # fixed measured window, for probes that need no more
+    params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"scenario {self.name}: unknown kind {self.kind!r}")
+
+    def applies_to(self, protocol: str) -> bool:
+        return protocol in self.protocols
+
+
+def _params(**values: Any) -> MappingProxyType[str, Any]:
+    return MappingProxyType(values)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("plaintext", "http", "/plaintext", BOTH, True, "fixed text: the server's own overhead"),
+    Scenario("plaintext_wrk", "wrk", "/plaintext", BOTH, True, "plaintext driven by wrk, same connections"),
+    Scenario("json", "http", "/json", BOTH, True, "small JSON serialization"),
+    Scenario("db", "http", "/db", BOTH, True, "one random row read"),
+    Scenario("queries", "http", "/queries?queries=20", BOTH, False, "20 row reads per request"),
+    Scenario("fortunes", "http", "/fortunes", BOTH, False, "all rows plus one, sorted, HTML template"),
+    Scenario("updates", "http", "/updates?queries=5", BOTH, False, "5 row reads and updates"),
+    # A 100 ms upstream wait: thread-bound servers are capped at workers/0.1 s, event loops are
+    # not, so these need more users than there are workers to show the difference.
+    Scenario("wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100),
+    Scenario(
+        "wait_async", "http", "/wait/async?ms=100", BOTH, True, "asyncio.sleep(0.1) in an async view", users=100
+    ),
+    Scenario("db_sync", "http", "/db/sync", BOTH, False, "one row read through the sync ORM"),
+    Scenario("db_async", "http", "/db/async", BOTH, False, "one row read through the async ORM"),
+    Scenario(
+        "sse_sync",
+        "sse",
+        "/sse/sync?events=5&interval_ms=20",
+        BOTH,
+        False,
+        "5-event stream from a sync generator (holds a worker for 100 ms)",
+        users=50,
+        params=_params(events=5),
+    ),
+    Scenario(
+        "sse_async",
+        "sse",
+        "/sse/async?events=5&interval_ms=20",
+        BOTH,
+        False,
+        "5-event stream from an async generator",
+        users=50,
+        params=_params(events=5),
+    ),
+    Scenario(
+        "ws_echo", "ws_echo", "/ws/echo/", ASGI, True, "client-timed echo round trips", params=_params(payload_bytes=64)
+    ),
+    Scenario(
+        "ws_chat",
+        "ws_chat",
+        "/ws/chat/{room}/",
+        ASGI,
+        True,
+        "one sender, every member times each broadcast through Redis; lost messages counted",
+        params=_params(send_interval_s=0.05, grace_s=2.0),
+    ),
+    Scenario(
+        "ws_capacity",
+        "ws_capacity",
+        "/ws/chat/{room}/",
+        ASGI,
+        False,
+        "most clients held while broadcast p95 stays under the bound (websocket-shootout method)",
+    ),
+    Scenario(
+        "ws_handshake",
+        "ws_handshake",
+        "/ws/echo/",
+        WSGI,
+        True,
+        "WebSocket handshake against a WSGI server: how it refuses",
+        users=1,
+        duration_s=2.0,
+    ),
+)
+
+
+def by_name(names: list[str] | None = None) -> list[Scenario]:
+    """The scenarios called names, in list order; all when names is None."""
+    if names is None:
+        return list(SCENARIOS)
+    known = {scenario.name: scenario for scenario in SCENARIOS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise KeyError(f"unknown scenarios {unknown}; known: {list(known)}")
+    return [scenario for scenario in SCENARIOS if scenario.name in names]

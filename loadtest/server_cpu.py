@@ -1,0 +1,111 @@
+"""CPU seconds used by one server under test, for either way the stack runs.
+
+host: supervisord runs each server as a program named after its servers.toml key; its pid is
+the server's master and the workers are its descendants (proc_cpu sums the tree).
+containers: each server is a compose service; the kernel already sums every process of the
+container in its cgroup's CPU counter, so that counter is read instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from loadtest.proc_cpu import process_tree, tree_cpu_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPERVISOR_CONF = ROOT / ".run" / "supervisord.conf"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class CpuMeter(Protocol):
+    """Something whose CPU seconds can be read twice around a measured window."""
+
+    description: str
+
+    def cpu_seconds(self) -> float: ...
+
+    def pids(self) -> list[int]: ...
+
+
+class ProcessTreeMeter:
+    def __init__(self, root_pid: int, description: str):
+        self.root_pid = root_pid
+        self.description = description
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.root_pid)
+
+    def pids(self) -> list[int]:
+        return process_tree(self.root_pid)
+
+
+class CgroupMeter:
+    """cgroup v2 cpu.stat usage_usec, or cgroup v1 cpuacct.usage (ns)."""
+
+    def __init__(self, counter: Path, container_pid: int, description: str):
+        self.counter = counter
+        self.container_pid = container_pid
+        self.description = description
+
+    def cpu_seconds(self) -> float:
+        text = self.counter.read_text()
+        if self.counter.name == "cpu.stat":
+            usage = dict(line.split() for line in text.splitlines())
+            return int(usage["usage_usec"]) / 1e6
+        return int(text) / 1e9
+
+    def pids(self) -> list[int]:
+        return process_tree(self.container_pid)
+
+
+def _run(*command: str) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=15).stdout.strip()
+
+
+def supervisor_meter(name: str, conf: Path = SUPERVISOR_CONF) -> ProcessTreeMeter:
+    """The process tree of supervisord program `name` in the host run."""
+    supervisorctl = Path(sys.executable).with_name("supervisorctl")
+    command = str(supervisorctl) if supervisorctl.exists() else shutil.which("supervisorctl") or "supervisorctl"
+    out = _run(command, "-c", str(conf), "pid", name)
+    if not out.isdigit() or out == "0":
+        raise LookupError(f"supervisord program {name!r} is not running ({out!r})")
+    return ProcessTreeMeter(int(out), f"process tree of supervisord program {name} (pid {out})")
+
+
+def cgroup_counter(pid: int) -> Path:
+    """The CPU usage counter of the cgroup that holds pid."""
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and controllers == "" and (CGROUP_ROOT / path.lstrip("/") / "cpu.stat").exists():
+            return CGROUP_ROOT / path.lstrip("/") / "cpu.stat"
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(","):
+            for mount in ("cpuacct", "cpu,cpuacct"):
+                counter = CGROUP_ROOT / mount / path.lstrip("/") / "cpuacct.usage"
+                if counter.exists():
+                    return counter
+    raise LookupError(f"no CPU accounting cgroup found for pid {pid}")
+
+
+def container_meter(name: str) -> CgroupMeter:
+    """The cgroup of the compose service `name` (one container per server)."""
+    ids = _run("docker", "ps", "-q", "--filter", f"label=com.docker.compose.service={name}").split()
+    if len(ids) != 1:
+        raise LookupError(f"expected one running container for service {name!r}, found {len(ids)}")
+    pid = int(_run("docker", "inspect", "-f", "{{.State.Pid}}", ids[0]))
+    return CgroupMeter(cgroup_counter(pid), pid, f"cgroup of container {ids[0][:12]} (service {name})")
+
+
+METERS: dict[str, Callable[[str], CpuMeter]] = {"host": supervisor_meter, "containers": container_meter}
+
+
+def server_meter(name: str, target: str) -> CpuMeter:
+    """The CPU meter of server `name` where the stack runs as `target` (host or containers)."""
+    return METERS[target](name)

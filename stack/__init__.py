@@ -1,0 +1,1 @@
+"""Tooling that runs the topology described by servers.toml: rendering, the host run."""

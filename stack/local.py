@@ -1,0 +1,291 @@
+"""The host run: the whole topology as processes on 127.0.0.1, under supervisord.
+
+`up` prepares a private PostgreSQL cluster and the configs in the run folder, starts supervisord,
+migrates, collects static files, starts the servers and nginx, and returns once every part
+answers. `down` shuts supervisord down, which stops exactly what it started.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from . import render, servers
+from .servers import ROOT
+
+RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
+PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
+REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
+VENV_BIN = Path(sys.executable).parent
+INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"
+
+
+class StackError(SystemExit):
+    """A failure the user can act on: printed as one message, no traceback."""
+
+    def __init__(self, message: str):
+        super().__init__(f"local run: {message}")
+
+
+@dataclass(frozen=True)
+class Binaries:
+    postgres_bin: Path
+    redis: str
+    nginx: str
+
+
+def find_binaries() -> Binaries:
+    # Debian keeps PostgreSQL's server programs off PATH, under /usr/lib/postgresql/<version>/bin.
+    candidates = [Path(p).parent for p in sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))]
+    if shutil.which("initdb"):
+        candidates.append(Path(shutil.which("initdb")).resolve().parent)
+    if not candidates:
+        raise StackError(f"PostgreSQL's initdb was not found: {INSTALL_HINT}")
+    found = {}
+    for name in ("redis-server", "nginx"):
+        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+        if not path:
+            raise StackError(f"{name} was not found: {INSTALL_HINT}")
+        found[name] = path
+    return Binaries(postgres_bin=candidates[-1], redis=found["redis-server"], nginx=found["nginx"])
+
+
+def postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root; as root, run it as the `postgres` system user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def read_or_create_secret(name: str) -> str:
+    path = RUN / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def app_environment() -> dict[str, str]:
+    """What the app servers need to find the services of this run; the caller's env wins."""
+    password = read_or_create_secret("postgres-password")
+    defaults = {
+        "DATABASE_URL": f"postgres://app:{password}@127.0.0.1:{PG_PORT}/app",
+        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        "SECRET_KEY": read_or_create_secret("django-secret-key"),
+        "STATIC_ROOT": str(RUN / "static"),
+        "WEB_CONCURRENCY": "2",
+        # Plain HTTP on loopback: cookies marked Secure would never come back.
+        "SECURE_COOKIES": "0",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return {**os.environ, **{k: v for k, v in defaults.items() if k == "PATH" or k not in os.environ}}
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, check=True, **kwargs)
+    except subprocess.CalledProcessError as error:
+        raise StackError(f"`{' '.join(command)}` failed with exit status {error.returncode}") from None
+
+
+def init_postgres(binaries: Binaries) -> None:
+    data = RUN / "pgdata"
+    if (data / "PG_VERSION").exists():
+        return
+    user = postgres_user()
+    data.mkdir(parents=True, exist_ok=True)
+    socket_dir = RUN / "pgsocket"
+    socket_dir.mkdir(exist_ok=True)
+    if user:
+        shutil.chown(data, user)
+        shutil.chown(socket_dir, user)
+    data.chmod(0o700)
+    print("initdb: a private PostgreSQL cluster in", data, flush=True)
+    # initdb reads the password from a file that its user can read, removed right after.
+    password_file = RUN / "initdb-password"
+    password_file.write_text(read_or_create_secret("postgres-password"))
+    password_file.chmod(0o600)
+    if user:
+        shutil.chown(password_file, user)
+    try:
+        run(
+            [str(binaries.postgres_bin / "initdb"), "-D", str(data), "-U", "app", f"--pwfile={password_file}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+            user=user, stdout=subprocess.DEVNULL,
+        )
+    finally:
+        password_file.unlink()
+
+
+def render_configs(binaries: Binaries) -> None:
+    target = render.host_target(RUN)
+    main_conf, site = render.render(target)
+    (RUN / "nginx").mkdir(parents=True, exist_ok=True)
+    (RUN / "nginx" / "nginx.conf").write_text(main_conf)
+    (RUN / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
+    template = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    ).get_template("supervisord.conf.j2")
+    (RUN / "supervisord.conf").write_text(
+        template.render(
+            run=RUN,
+            run_id=abs(hash(str(RUN))) % 10**8,
+            root=ROOT,
+            servers=servers.load().servers,
+            postgres=binaries.postgres_bin / "postgres",
+            postgres_user=postgres_user(),
+            pg_port=PG_PORT,
+            redis=binaries.redis,
+            redis_port=REDIS_PORT,
+            nginx=binaries.nginx,
+        )
+    )
+
+
+def supervisorctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "supervisorctl"), "-c", str(RUN / "supervisord.conf"), *args],
+        check=check, capture_output=True, text=True,
+    )
+
+
+def supervisord_running() -> bool:
+    pid_file = RUN / "supervisord.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    return True
+
+
+def wait_for(what: str, ready, timeout: float, log: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.25)
+    hint = ""
+    if log and (RUN / "logs" / log).exists():
+        tail = (RUN / "logs" / log).read_text(errors="replace").splitlines()[-15:]
+        hint = f"\n--- last lines of {RUN / 'logs' / log} ---\n" + "\n".join(tail)
+    raise StackError(f"{what} did not become ready within {timeout:.0f} s{hint}")
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def postgres_ready(binaries: Binaries) -> bool:
+    result = subprocess.run(
+        [str(binaries.postgres_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(PG_PORT)],
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def create_database(binaries: Binaries, env: dict[str, str]) -> None:
+    psql = [str(binaries.postgres_bin / "psql"), "-h", str(RUN / "pgsocket"), "-p", str(PG_PORT), "-U", "app", "-d", "postgres", "-tAc"]
+    exists = subprocess.run([*psql, "SELECT 1 FROM pg_database WHERE datname = 'app'"],
+                            check=True, capture_output=True, text=True, env=env).stdout.strip()
+    if exists != "1":
+        run([*psql, "CREATE DATABASE app"], env=env, stdout=subprocess.DEVNULL)
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    run([str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT / "app", env=env)
+
+
+def up() -> None:
+    binaries = find_binaries()
+    (RUN / "logs").mkdir(parents=True, exist_ok=True)
+    init_postgres(binaries)
+    render_configs(binaries)
+    env = app_environment()
+    if supervisord_running():
+        supervisorctl("reread")
+        supervisorctl("update")
+    else:
+        run([str(VENV_BIN / "supervisord"), "-c", str(RUN / "supervisord.conf")], env=env)
+    wait_for("PostgreSQL", lambda: postgres_ready(binaries), 30, "postgres.log")
+    wait_for("Redis", lambda: port_open(REDIS_PORT), 15, "redis.log")
+    create_database(binaries, env)
+    manage(env, "migrate", "--noinput", "--verbosity", "0")
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    topology = servers.load()
+    supervisorctl("start", "servers:*", check=False)
+    for server in topology.servers:
+        wait_for(f"{server.name} on 127.0.0.1:{server.internal_port}",
+                 lambda: healthy(server.internal_port), 60, f"{server.name}.log")
+    supervisorctl("start", "nginx", check=False)
+    for port in [topology.production.port, *(server.port for server in topology.servers)]:
+        wait_for(f"nginx on 127.0.0.1:{port}", lambda: healthy(port), 30, "nginx.log")
+    print_urls(topology)
+
+
+def print_urls(topology: servers.Topology) -> None:
+    production = topology.production
+    print(f"\nThe stack is up (logs: {RUN / 'logs'}).")
+    print(f"  http://127.0.0.1:{production.port}/  production routing: HTTP -> {production.http.name}, "
+          f"/ws/ -> {production.websocket.name}, /static/ -> nginx")
+    for server in topology.servers:
+        print(f"  http://127.0.0.1:{server.port}/  {server.label}")
+    print(f"  PostgreSQL 127.0.0.1:{PG_PORT}, Redis 127.0.0.1:{REDIS_PORT}\nStop it with `make local-down`.")
+
+
+def down() -> None:
+    if not supervisord_running():
+        print("local run: nothing is running")
+        return
+    pid = int((RUN / "supervisord.pid").read_text())
+    supervisorctl("shutdown", check=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("local run: stopped")
+            return
+        time.sleep(0.2)
+    raise StackError(f"supervisord (pid {pid}) did not stop within 60 s")
+
+
+def foreground() -> None:
+    """`make local`: up, then follow the logs until Ctrl-C, then down."""
+    up()
+    logs = sorted(str(p) for p in (RUN / "logs").glob("*.log") if p.name != "supervisord.log")
+    follower = subprocess.Popen(["tail", "-n", "0", "-F", *logs])
+    try:
+        follower.wait()
+    except KeyboardInterrupt:
+        print("\nstopping…")
+    finally:
+        follower.terminate()
+        down()

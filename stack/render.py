@@ -1,0 +1,114 @@
+"""Render nginx's config from servers.toml, for the host run and for the nginx image alike.
+
+Two layers, each with one job: Jinja2 expands the server list (nginx has no loops), and the
+${NGINX_*} tunables stay for envsubst at start, as the official nginx image does with
+/etc/nginx/templates. The host run performs that substitution itself (substitute_tunables).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from . import servers
+from .servers import ROOT, Server
+
+NGINX_DIR = ROOT / "nginx"
+TUNABLE = re.compile(r"\$\{(NGINX_[A-Z0-9_]+)\}")
+CONTAINER_PORT = 8000
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where nginx runs: what it listens on, how it reaches the servers, where files live."""
+
+    listen_host: str
+    static_root: str
+    pid_file: str
+    temp_dir: str
+    site_include: str
+    container: bool
+
+    def upstream_address(self, server: Server) -> str:
+        if self.container:
+            return f"{server.name}:{CONTAINER_PORT}"
+        return f"127.0.0.1:{server.internal_port}"
+
+
+def host_target(run_dir: Path) -> Target:
+    return Target(
+        listen_host="127.0.0.1:",
+        static_root=str(run_dir / "static"),
+        pid_file=str(run_dir / "nginx" / "nginx.pid"),
+        temp_dir=str(run_dir / "nginx"),
+        site_include=str(run_dir / "nginx" / "site.conf"),
+        container=False,
+    )
+
+
+# The nginx image runs as a non-root user on a read-only root filesystem: pid and temp files
+# go to the /tmp tmpfs, and the entrypoint renders the site into conf.d.
+CONTAINER = Target(
+    listen_host="",
+    static_root="/srv/static",
+    pid_file="/tmp/nginx.pid",
+    temp_dir="/tmp",
+    site_include="/etc/nginx/conf.d/*.conf",
+    container=True,
+)
+
+
+def render(target: Target) -> tuple[str, str]:
+    """The main config and the site template (still holding ${NGINX_*}) for this target."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(NGINX_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    topology = servers.load()
+    context = {
+        "servers": topology.servers,
+        "production": topology.production,
+        "upstream_address": target.upstream_address,
+        **vars(target),
+    }
+    main = environment.get_template("nginx.conf.j2").render(context)
+    site = environment.get_template("site.conf.j2").render(context)
+    return main, site
+
+
+def tunable_defaults() -> dict[str, str]:
+    values = {}
+    for line in (NGINX_DIR / "defaults.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def substitute_tunables(template: str, environ=os.environ) -> str:
+    """envsubst for ${NGINX_*} only: nginx's own $variables are left alone."""
+    values = {**tunable_defaults(), **{k: v for k, v in environ.items() if k.startswith("NGINX_")}}
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise SystemExit(f"nginx template uses ${{{name}}}, but it is not in nginx/defaults.env")
+        return values[name]
+
+    return TUNABLE.sub(value, template)
+
+
+def write_container_config(out: str | Path) -> None:
+    """nginx.conf and conf.d's default.conf.template, for the nginx image to copy."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    main_conf, site = render(CONTAINER)
+    (out / "nginx.conf").write_text(main_conf)
+    (out / "default.conf.template").write_text(site)

@@ -1,0 +1,71 @@
+"""The server set, read from servers.toml: the one list every runner, test and config uses."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS_FILE = ROOT / "servers.toml"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    label: str
+    protocol: str
+    port: int
+    internal_port: int
+    command: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def websocket(self) -> bool:
+        return self.protocol == "asgi"
+
+
+@dataclass(frozen=True)
+class Production:
+    port: int
+    http: Server
+    websocket: Server
+
+
+@dataclass(frozen=True)
+class Topology:
+    servers: tuple[Server, ...]
+    production: Production
+
+    def __getitem__(self, name: str) -> Server:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(f"no server named {name!r} in {SERVERS_FILE.name}; known: {self.names}")
+
+    @property
+    def names(self) -> list[str]:
+        return [server.name for server in self.servers]
+
+
+def load(path: Path = SERVERS_FILE) -> Topology:
+    data = tomllib.loads(path.read_text())
+    servers = tuple(
+        Server(name=name, **{**spec, "env": {k: str(v) for k, v in spec.get("env", {}).items()}})
+        for name, spec in data["servers"].items()
+    )
+    by_name = {server.name: server for server in servers}
+    production = data["production"]
+    ports = [production["port"]] + [s.port for s in servers] + [s.internal_port for s in servers]
+    if len(set(ports)) != len(ports):
+        raise ValueError(f"{path.name}: every port must be unique, got {ports}")
+    for role in ("http", "websocket"):
+        if production[role] not in by_name:
+            raise ValueError(f"{path.name}: production {role} server {production[role]!r} is not defined")
+    websocket = by_name[production["websocket"]]
+    if not websocket.websocket:
+        raise ValueError(f"{path.name}: production websocket server {websocket.name!r} is not ASGI")
+    return Topology(
+        servers=servers,
+        production=Production(port=production["port"], http=by_name[production["http"]], websocket=websocket),
+    )

@@ -61,9 +61,17 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("updates", "http", "/updates?queries=5", BOTH, False, "5 row reads and updates"),
     # A 100 ms upstream wait: thread-bound servers are capped at workers/0.1 s, event loops are
     # not, so these need more users than there are workers to show the difference.
-    Scenario("wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100),
     Scenario(
-        "wait_async", "http", "/wait/async?ms=100", BOTH, True, "asyncio.sleep(0.1) in an async view", users=100
+        "wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100
+    ),
+    Scenario(
+        "wait_async",
+        "http",
+        "/wait/async?ms=100",
+        BOTH,
+        True,
+        "asyncio.sleep(0.1) in an async view",
+        users=100,
     ),
     Scenario("db_sync", "http", "/db/sync", BOTH, False, "one row read through the sync ORM"),
     Scenario("db_async", "http", "/db/async", BOTH, False, "one row read through the async ORM"),
@@ -88,7 +96,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         params=_params(events=5),
     ),
     Scenario(
-        "ws_echo", "ws_echo", "/ws/echo/", ASGI, True, "client-timed echo round trips", params=_params(payload_bytes=64)
+        "ws_echo",
+        "ws_echo",
+        "/ws/echo/",
+        ASGI,
+        True,
+        "client-timed echo round trips",
+        params=_params(payload_bytes=64),
     ),
     Scenario(
         "ws_chat",

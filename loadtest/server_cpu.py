@@ -70,7 +70,9 @@ def _run(*command: str) -> str:
 def supervisor_meter(name: str, conf: Path = SUPERVISOR_CONF) -> ProcessTreeMeter:
     """The process tree of supervisord program `name` in the host run."""
     supervisorctl = Path(sys.executable).with_name("supervisorctl")
-    command = str(supervisorctl) if supervisorctl.exists() else shutil.which("supervisorctl") or "supervisorctl"
+    command = (
+        str(supervisorctl) if supervisorctl.exists() else shutil.which("supervisorctl") or "supervisorctl"
+    )
     out = _run(command, "-c", str(conf), "pid", name)
     if not out.isdigit() or out == "0":
         raise LookupError(f"supervisord program {name!r} is not running ({out!r})")

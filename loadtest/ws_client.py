@@ -7,6 +7,7 @@ Timings are taken here, on the client, around the actual socket calls.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from urllib.parse import urlsplit
@@ -45,12 +46,19 @@ def origin_of(url: str) -> str:
     return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
 
 
-def report(events, name: str, started: float, length: int = 0, exception: Exception | None = None) -> None:
-    """Fire a Locust request event timed from started (a time.perf_counter() value)."""
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since started, a time.perf_counter() value."""
+    return (time.perf_counter() - started) * 1000
+
+
+def report(
+    events, name: str, response_time_ms: float, length: int = 0, exception: Exception | None = None
+) -> None:
+    """Fire a Locust request event, so WebSocket timings land in the same stats as HTTP ones."""
     events.request.fire(
         request_type=REQUEST_TYPE,
         name=name,
-        response_time=(time.perf_counter() - started) * 1000,
+        response_time=response_time_ms,
         response_length=length,
         response=None,
         context={},
@@ -59,17 +67,17 @@ def report(events, name: str, started: float, length: int = 0, exception: Except
 
 
 def connect(events, url: str, name: str, timeout: float = 10.0) -> websocket.WebSocket | None:
-    """Open a connection, reporting "<name> connect"; None when the handshake failed."""
+    """Open a connection, reporting its handshake time as `name`; None when it failed."""
     started = time.perf_counter()
     try:
         ws = websocket.create_connection(url, timeout=timeout, origin=origin_of(url), enable_multithread=True)
     except websocket.WebSocketBadStatusException as error:
-        report(events, f"{name} connect", started, exception=HandshakeRefused(error.status_code))
+        report(events, name, elapsed_ms(started), exception=HandshakeRefused(error.status_code))
         return None
     except (OSError, websocket.WebSocketException) as error:
-        report(events, f"{name} connect", started, exception=error)
+        report(events, name, elapsed_ms(started), exception=error)
         return None
-    report(events, f"{name} connect", started)
+    report(events, name, elapsed_ms(started))
     return ws
 
 
@@ -84,7 +92,5 @@ def receive(ws: websocket.WebSocket) -> bytes:
 
 def close(ws: websocket.WebSocket | None) -> None:
     if ws is not None:
-        try:
+        with contextlib.suppress(OSError, websocket.WebSocketException):  # already gone
             ws.close(timeout=1)
-        except (OSError, websocket.WebSocketException):
-            pass  # already gone: nothing left to release

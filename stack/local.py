@@ -134,7 +134,7 @@ def render_configs(binaries: Binaries) -> None:
     (RUN / "nginx").mkdir(parents=True, exist_ok=True)
     (RUN / "nginx" / "nginx.conf").write_text(main_conf)
     (RUN / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
-    template = jinja2.Environment(
+    template = jinja2.Environment(  # noqa: S701 - renders an ini file, not HTML
         loader=jinja2.FileSystemLoader(Path(__file__).parent),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -212,7 +212,8 @@ def postgres_ready(binaries: Binaries) -> bool:
 
 
 def create_database(binaries: Binaries, env: dict[str, str]) -> None:
-    psql = [str(binaries.postgres_bin / "psql"), "-h", str(RUN / "pgsocket"), "-p", str(PG_PORT), "-U", "app", "-d", "postgres", "-tAc"]
+    psql = [str(binaries.postgres_bin / "psql"), "-h", str(RUN / "pgsocket"), "-p", str(PG_PORT),
+            "-U", "app", "-d", "postgres", "-tAc"]
     exists = subprocess.run([*psql, "SELECT 1 FROM pg_database WHERE datname = 'app'"],
                             check=True, capture_output=True, text=True, env=env).stdout.strip()
     if exists != "1":
@@ -243,10 +244,10 @@ def up() -> None:
     supervisorctl("start", "servers:*", check=False)
     for server in topology.servers:
         wait_for(f"{server.name} on 127.0.0.1:{server.internal_port}",
-                 lambda: healthy(server.internal_port), 60, f"{server.name}.log")
+                 lambda port=server.internal_port: healthy(port), 60, f"{server.name}.log")
     supervisorctl("start", "nginx", check=False)
     for port in [topology.production.port, *(server.port for server in topology.servers)]:
-        wait_for(f"nginx on 127.0.0.1:{port}", lambda: healthy(port), 30, "nginx.log")
+        wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, "nginx.log")
     print_urls(topology)
 
 

@@ -51,6 +51,22 @@ def index(request):
     return render(request, "bench/index.html", {"server": settings.SERVED_BY})
 
 
+def websocket_only(request, path=""):
+    """/ws/ paths reached as plain HTTP: say why instead of a bare 404.
+
+    On a WSGI server this is where a WebSocket handshake ends up, since WSGI cannot hold a socket.
+    """
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return error_response(
+            501, "websocket not supported",
+            f"{settings.SERVED_BY} serves this app over WSGI, which cannot hold a WebSocket; "
+            "connect to a port served by an ASGI server",
+        )
+    response = error_response(426, "upgrade required", "this is a WebSocket endpoint: connect with ws:// or wss://")
+    response["Upgrade"] = "websocket"
+    return response
+
+
 def error_response(status: int, error: str, detail: str = "") -> JsonResponse:
     body = {"error": error, "status": status}
     if detail:

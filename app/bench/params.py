@@ -11,7 +11,7 @@ def bounded_int(request, name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be an integer between {low} and {high}, got {raw[:40]!r}")
+        raise BadRequest(f"{name} must be an integer between {low} and {high}, got {raw[:40]!r}") from None
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}, got {value}")
     return value

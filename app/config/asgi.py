@@ -15,7 +15,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
-
 from realtime.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(

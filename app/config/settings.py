@@ -23,7 +23,7 @@ if not SECRET_KEY:
             "`export SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(50))')`), "
             "or set DEBUG=1 for local development only."
         )
-    SECRET_KEY = "insecure-development-only-key"
+    SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - only ever with DEBUG on
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

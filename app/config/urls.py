@@ -1,8 +1,7 @@
+from bench import ops, views
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
-
-from bench import ops, views
+from django.urls import path, re_path
 
 urlpatterns = [
     path("", ops.index, name="index"),
@@ -22,6 +21,8 @@ urlpatterns = [
     path("db/async", views.db_async, name="db-async"),
     path("sse/sync", views.sse_sync, name="sse-sync"),
     path("sse/async", views.sse_async, name="sse-async"),
+    # The WebSocket endpoints live in realtime.routing; these are plain-HTTP requests for them.
+    re_path(r"^ws/(?P<path>.*)$", ops.websocket_only, name="websocket-only"),
 ]
 
 if settings.ADMIN_ENABLED:

@@ -7,6 +7,7 @@ Close codes a client can act on:
     1013  try again later: the channel layer (Redis) is unreachable
 """
 
+import contextlib
 import json
 import re
 
@@ -74,10 +75,9 @@ class ChatConsumer(LimitedConsumer):
 
     async def disconnect(self, code):
         if self.group:
-            try:
+            # If Redis is gone, the group entry expires there on its own.
+            with contextlib.suppress(RedisError, OSError):
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-            except (RedisError, OSError):
-                pass  # the group entry expires in Redis on its own
 
     async def handle(self, text_data, bytes_data):
         if text_data is None:

@@ -58,12 +58,14 @@ MSG
 
     chmod 700 "$PGDATA" 2>/dev/null || :
     initdb_args=(--username="$POSTGRES_USER" --auth-local=trust --auth-host=trust)
-    if [ -n "$POSTGRES_PASSWORD" ]; then
-        initdb_args+=(--pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD"))
-    fi
     # POSTGRES_INITDB_ARGS is word-split on purpose, like the official image.
+    # (The <(...) must be on the initdb command line: its fd closes after it.)
     # shellcheck disable=SC2086
-    initdb "${initdb_args[@]}" $POSTGRES_INITDB_ARGS
+    if [ -n "$POSTGRES_PASSWORD" ]; then
+        initdb "${initdb_args[@]}" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") $POSTGRES_INITDB_ARGS
+    else
+        initdb "${initdb_args[@]}" $POSTGRES_INITDB_ARGS
+    fi
 
     printf '\nhost all all all %s\n' "$auth" >> "$PGDATA/pg_hba.conf"
 

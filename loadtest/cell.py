@@ -1,0 +1,308 @@
+"""Runs one cell, one scenario against one server, and measures it the same way whatever its kind.
+
+Each cell: start the load, let it warm up (not measured), then over the measured window read
+the server's CPU seconds and the load generator's CPU use and run-queue wait, count successes
+and failures and keep latency samples. Locust runs as a library (Environment + LocalRunner) in
+this process, so the window's edges are exact and the generator measures itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from locust.env import Environment
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+from loadtest import capacity, wrk
+from loadtest.chat_room import ChatRoom
+from loadtest.percentiles import Reservoir, summarize
+from loadtest.profiles import Cell, Profile
+from loadtest.results import CellResult, per_cpu_second
+from loadtest.schedstat import Usage, UsageMeter, is_loadgen_bound
+from loadtest.server_cpu import CpuMeter
+from loadtest.users import user_class
+from loadtest.ws_client import to_ws_url
+
+WS_KINDS = {"ws_echo", "ws_chat", "ws_capacity", "ws_handshake"}
+FAILURE_TEXT_LIMIT = 160
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: Profile
+    measure_s: float
+    loadgen_cpus: int  # wrk gets one thread per CPU; Locust is one process, one core at most
+    bound_threshold: float  # fraction of the load generator's budget that flags a cell
+    csv_dir: Path
+    wrk_script: Path | None
+
+
+class Recorder:
+    """Listens to Locust request events; counts and samples only inside the measured window."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+        self.recording = False
+        self.samples = Reservoir()
+        self.ok = 0
+        self.failures: Counter[str] = Counter()
+
+    def on_request(self, name, response_time, exception=None, **_):
+        if not self.recording:
+            return
+        if exception is not None:
+            self.failures[f"{name}: {exception}"[:FAILURE_TEXT_LIMIT]] += 1
+        elif name == self.metric:
+            self.ok += 1
+            self.samples.add(response_time)
+
+
+class Window:
+    """The measured window: wall time, server CPU seconds, load generator usage."""
+
+    def __init__(self, meter: CpuMeter | None, loadgen_pid: int | str = "self"):
+        self.meter = meter
+        self.usage = UsageMeter(loadgen_pid)
+
+    def _server_cpu(self) -> float | None:
+        try:
+            return self.meter.cpu_seconds() if self.meter else None
+        except (OSError, ValueError, KeyError):
+            return None  # the server went away; the cell reports no CPU rather than a wrong one
+
+    def open(self) -> None:
+        self.started = time.monotonic()
+        self.cpu_before = self._server_cpu()
+        self.usage.start()
+
+    def close(self) -> tuple[float, float | None, Usage]:
+        usage = self.usage.stop()
+        cpu_after = self._server_cpu()
+        used = None
+        if self.cpu_before is not None and cpu_after is not None and cpu_after >= self.cpu_before:
+            used = cpu_after - self.cpu_before
+        return time.monotonic() - self.started, used, usage
+
+
+def users_for(cell: Cell, profile: Profile) -> int:
+    scenario = cell.scenario
+    if scenario.users is not None:
+        return scenario.users
+    if scenario.kind == "ws_chat":
+        return profile.chat_members
+    return profile.ws_users if scenario.kind in WS_KINDS else profile.http_users
+
+
+def _result(
+    cell: Cell,
+    users: int,
+    window_s: float,
+    cpu_s: float | None,
+    usage: Usage,
+    budget: float,
+    threshold: float,
+    **measured,
+) -> CellResult:
+    result = CellResult(
+        server=cell.server,
+        scenario=cell.scenario.name,
+        kind=cell.scenario.kind,
+        run=cell.run,
+        users=users,
+        window_s=round(window_s, 3),
+        server_cpu_s=cpu_s,
+        loadgen_cpu_pct=round(usage.cpu_pct, 1),
+        loadgen_demand_pct=round(usage.demand_pct, 1),
+        loadgen_budget_pct=budget,
+        loadgen_bound=is_loadgen_bound(usage, budget, threshold),
+        **measured,
+    )
+    result.req_per_server_cpu_s = per_cpu_second(result.requests, cpu_s) if result.rps is not None else None
+    return result
+
+
+def write_locust_csvs(env: Environment, base: Path) -> None:
+    """Locust's own stats, failures and exceptions CSVs for the measured window."""
+    writer = StatsCSV(env, PERCENTILES_TO_REPORT)
+    for suffix, write in (
+        ("stats", writer.requests_csv),
+        ("failures", writer.failures_csv),
+        ("exceptions", writer.exceptions_csv),
+    ):
+        with open(f"{base}_{suffix}.csv", "w", newline="") as handle:
+            write(csv.writer(handle))
+
+
+def run_locust_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    scenario, profile = cell.scenario, settings.profile
+    users = users_for(cell, profile)
+    room = ChatRoom(f"bench-{uuid.uuid4().hex[:8]}", size=users) if scenario.kind == "ws_chat" else None
+    env = Environment(
+        user_classes=[user_class(scenario, expected_server=cell.server, room=room)], host=base_url
+    )
+    recorder = Recorder(scenario.name)
+    env.events.request.add_listener(recorder.on_request)
+    runner = env.create_local_runner()
+    window = Window(meter)
+    rate = lambda: env.stats.total.current_rps  # noqa: E731
+    try:
+        runner.start(users, spawn_rate=users / min(0.5, profile.warmup_s / 2))
+        progress.wait(profile.warmup_s, "warm-up", rate)
+        env.stats.reset_all()
+        if room:
+            room.reset()
+        recorder.recording = True
+        window.open()
+        progress.wait(scenario.duration_s or settings.measure_s, "measure", rate)
+        window_s, cpu_s, usage = window.close()
+        recorder.recording = False
+        write_locust_csvs(env, settings.csv_dir / cell.key)
+        extra = {}
+        if room:
+            room.sending = False
+            progress.wait(scenario.params["grace_s"], "drain")
+            extra = {
+                "messages_sent": len(room.sent),
+                "deliveries_expected": room.expected(),
+                "lost": room.lost(),
+            }
+        if scenario.kind == "ws_handshake":
+            answers = {kind.split(": ", 1)[1]: count for kind, count in recorder.failures.items()}
+            extra["answers"] = {**({"accepted (HTTP 101)": recorder.ok} if recorder.ok else {}), **answers}
+        if runner.exceptions:
+            extra["user_exceptions"] = sum(e["count"] for e in runner.exceptions.values())
+    finally:
+        runner.quit()
+    result = _result(
+        cell,
+        users,
+        window_s,
+        cpu_s,
+        usage,
+        100.0,
+        settings.bound_threshold,
+        requests=recorder.ok,
+        rps=recorder.ok / window_s,
+        failures=sum(recorder.failures.values()),
+        failure_kinds=dict(recorder.failures.most_common(5)),
+        extra=extra,
+        **summarize(recorder.samples.values),
+    )
+    return result, recorder.samples.values
+
+
+def run_wrk_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    profile = settings.profile
+    connections = users_for(cell, profile)
+    url = base_url + cell.scenario.path
+    threads = settings.loadgen_cpus
+    warmup = wrk.start(url, connections, threads, profile.warmup_s, settings.wrk_script)
+    try:
+        progress.show("warm-up")
+        warmup.communicate(timeout=profile.warmup_s + 30)
+    finally:
+        warmup.kill()
+    window = Window(meter)
+    window.open()
+    process = wrk.start(url, connections, threads, settings.measure_s, settings.wrk_script)
+    try:
+        # wrk measures itself; its own CPU use is read just before it exits, while it still exists.
+        usage_meter = UsageMeter(process.pid)
+        usage_meter.start()
+        progress.wait(max(0.5, round(settings.measure_s) - 0.3), "measure")
+        usage = usage_meter.stop()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    window_s, cpu_s, _ = window.close()
+    (settings.csv_dir / f"{cell.key}_wrk.txt").write_text(output)
+    measured = wrk.parse(output)
+    failures = measured.socket_errors + measured.status_errors
+    return _result(
+        cell,
+        connections,
+        measured.duration_s,
+        cpu_s,
+        usage,
+        100.0 * threads,
+        settings.bound_threshold,
+        requests=measured.requests - measured.status_errors,
+        rps=measured.rps,
+        p50_ms=measured.p50_ms,
+        p95_ms=measured.p95_ms,
+        p99_ms=measured.p99_ms,
+        failures=failures,
+        failure_kinds={"socket errors": measured.socket_errors, "non-2xx/3xx": measured.status_errors}
+        if failures
+        else {},
+        extra={"threads": threads, "wall_s": round(window_s, 3)},
+    ), []
+
+
+def run_capacity_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    profile = settings.profile
+    env = Environment(user_classes=[], host=base_url)
+    runner = env.create_local_runner()  # wires the request events into env.stats for the CSVs
+    room_path = cell.scenario.path.format(room=f"capacity-{uuid.uuid4().hex[:8]}")
+    window = Window(meter)
+    window.open()
+    try:
+        steps = capacity.ramp(
+            env.events,
+            to_ws_url(base_url, room_path),
+            cell.scenario.name,
+            step=profile.capacity_step,
+            max_clients=profile.capacity_max_clients,
+            broadcasts=profile.capacity_broadcasts,
+            bound_ms=profile.capacity_bound_ms,
+            deadline_s=profile.capacity_deadline_s,
+            on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
+        )
+    finally:
+        runner.quit()
+    window_s, cpu_s, usage = window.close()
+    write_locust_csvs(env, settings.csv_dir / cell.key)
+    held = capacity.clients_held(steps, profile.capacity_bound_ms)
+    last_good = next((s for s in reversed(steps) if s.clients == held), None)
+    return _result(
+        cell,
+        held,
+        window_s,
+        cpu_s,
+        usage,
+        100.0,
+        settings.bound_threshold,
+        requests=sum(s.broadcasts for s in steps),
+        p50_ms=last_good.p50_ms if last_good else None,
+        p95_ms=last_good.p95_ms if last_good else None,
+        failures=sum(s.handshake_failures + s.lost for s in steps),
+        extra={
+            "clients_held": held,
+            "bound_ms": profile.capacity_bound_ms,
+            "stopped_because": capacity.why_stopped(
+                steps, profile.capacity_bound_ms, profile.capacity_max_clients
+            ),
+            "steps": [s.as_dict() for s in steps],
+        },
+    ), []
+
+
+RUNNERS = {"wrk": run_wrk_cell, "ws_capacity": run_capacity_cell}
+
+
+def run_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    """(result, latency samples in ms) of one cell."""
+    return RUNNERS.get(cell.scenario.kind, run_locust_cell)(cell, base_url, settings, meter, progress)

@@ -1,0 +1,69 @@
+"""The machine and software a bench ran on, recorded with its results so numbers are never
+compared across machines or versions by accident."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "django",
+    "gunicorn",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "daphne",
+    "twisted",
+    "granian",
+    "channels",
+    "channels-redis",
+    "psycopg",
+    "locust",
+    "gevent",
+    "geventhttpclient",
+    "websocket-client",
+    "matplotlib",
+)
+
+
+def _first_match(path: str, key: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"')
+    except OSError:
+        return None
+    return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _tool_version(*command: str) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return lines[0] if lines else None
+
+
+def describe() -> dict:
+    return {
+        "cpu_model": _first_match("/proc/cpuinfo", "model name"),
+        "cpus": os.cpu_count(),
+        "memory": _first_match("/proc/meminfo", "MemTotal"),
+        "os": _first_match("/etc/os-release", "PRETTY_NAME="),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "wrk": _tool_version("wrk", "-v"),
+        "nginx": _tool_version("nginx", "-v"),
+    }

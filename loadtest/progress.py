@@ -1,0 +1,54 @@
+"""The live progress line: which cell, how far into it, and the current request rate.
+
+On a terminal the line is rewritten in place; in a log (CI, redirected output) it is printed
+every few seconds instead, so the log stays readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import gevent
+
+TICK_S = 0.5
+LOG_EVERY_S = 5.0
+
+
+class Progress:
+    def __init__(self, total_cells: int, stream=sys.stderr):
+        self.total = total_cells
+        self.stream = stream
+        self.live = stream.isatty()
+        self.prefix = ""
+        self.cell_started = time.monotonic()
+        self._last_logged = 0.0
+
+    def begin(self, index: int, scenario: str, server: str, run: int) -> None:
+        self.prefix = f"[{index}/{self.total}] {scenario} @ {server} run {run}"
+        self.cell_started = time.monotonic()
+        self._last_logged = 0.0
+
+    def show(self, phase: str, rate: float | None = None) -> None:
+        elapsed = time.monotonic() - self.cell_started
+        rate_text = f"  {rate:8.0f} rps" if rate is not None else ""
+        line = f"{self.prefix}  {phase:<8} {elapsed:5.1f}s{rate_text}"
+        if self.live:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+        elif elapsed - self._last_logged >= LOG_EVERY_S:
+            self._last_logged = elapsed
+            print(line, file=self.stream, flush=True)
+
+    def wait(self, seconds: float, phase: str, rate: Callable[[], float | None] = lambda: None) -> None:
+        """Sleep (cooperatively: the users keep running) while refreshing the line."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            gevent.sleep(min(TICK_S, left))
+            self.show(phase, rate())
+
+    def done(self, summary: str) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[2K")
+        print(f"{self.prefix}  {summary}", file=self.stream, flush=True)

@@ -1,0 +1,128 @@
+"""What one cell measured, and the median and spread of a cell's repeated runs.
+
+Pure data and arithmetic: the report is rebuilt from results.json by this module alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class CellResult:
+    server: str
+    scenario: str
+    kind: str
+    run: int
+    users: int | None = None
+    window_s: float | None = None
+    requests: int = 0  # successful ones in the window (round trips, deliveries for WS)
+    rps: float | None = None  # successful per second: failing fast must not look fast
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    failures: int = 0
+    failure_kinds: dict[str, int] = field(default_factory=dict)
+    server_cpu_s: float | None = None
+    req_per_server_cpu_s: float | None = None
+    loadgen_cpu_pct: float | None = None
+    loadgen_demand_pct: float | None = None  # on CPU + waiting for one; what the flag looks at
+    loadgen_budget_pct: float = 100.0
+    loadgen_bound: bool = False
+    extra: dict = field(default_factory=dict)
+    error: str | None = None  # the cell could not run at all
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None and not self.loadgen_bound
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "valid": self.valid}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CellResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def per_cpu_second(requests: int, server_cpu_s: float | None) -> float | None:
+    """Requests per server CPU second: the efficiency that raw rps hides when servers use more cores."""
+    if not server_cpu_s or server_cpu_s <= 0:
+        return None
+    return requests / server_cpu_s
+
+
+def _median(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+@dataclass
+class Summary:
+    """One scenario x server over its runs: medians, with rps spread as min..max."""
+
+    scenario: str
+    server: str
+    kind: str
+    runs: int
+    rps: float | None
+    rps_min: float | None
+    rps_max: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    failures: int
+    server_cpu_s: float | None
+    req_per_server_cpu_s: float | None
+    loadgen_cpu_pct: float | None
+    loadgen_demand_pct: float | None
+    loadgen_bound: bool  # in any run
+    valid: bool  # every run valid
+    extra: dict
+
+    @property
+    def spread_pct(self) -> float | None:
+        """(max - min) / median of rps, in percent: how far to trust a difference between servers."""
+        if not self.rps or self.rps_min is None or self.rps_max is None:
+            return None
+        return 100 * (self.rps_max - self.rps_min) / self.rps
+
+
+MEDIAN_FIELDS = (
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "server_cpu_s",
+    "req_per_server_cpu_s",
+    "loadgen_cpu_pct",
+    "loadgen_demand_pct",
+)
+
+
+def summarize_runs(cells: list[CellResult]) -> list[Summary]:
+    """Summaries in first-seen order of (scenario, server)."""
+    groups: dict[tuple[str, str], list[CellResult]] = {}
+    for cell in cells:
+        groups.setdefault((cell.scenario, cell.server), []).append(cell)
+    summaries = []
+    for (scenario, server), runs in groups.items():
+        rates = [c.rps for c in runs if c.rps is not None]
+        summaries.append(
+            Summary(
+                scenario=scenario,
+                server=server,
+                kind=runs[0].kind,
+                runs=len(runs),
+                rps=_median(rates),
+                rps_min=min(rates) if rates else None,
+                rps_max=max(rates) if rates else None,
+                failures=sum(c.failures for c in runs),
+                loadgen_bound=any(c.loadgen_bound for c in runs),
+                valid=all(c.valid for c in runs),
+                # Per-scenario extras (lost messages, clients held, refusal): the median run's.
+                extra=sorted(runs, key=lambda c: c.rps or 0)[len(runs) // 2].extra,
+                **{name: _median([getattr(c, name) for c in runs]) for name in MEDIAN_FIELDS},
+            )
+        )
+    return summaries

@@ -1,0 +1,32 @@
+"""Shared fixtures: the running stack, started once for the whole session when needed."""
+
+import pytest
+
+from stack import servers
+from tests.environment import PRIVATE_SERVICES
+from tests.stacks import HostRun
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The topology on 127.0.0.1, up for the session.
+
+    A stack that was already running (`make local-up`) is used and left running; one this
+    fixture started is stopped at the end, so a test run leaves nothing behind.
+    """
+    running = HostRun()
+    running.up()
+    yield running
+    running.down()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request):
+    """Unit tests need PostgreSQL and Redis before the test database is created."""
+    if PRIVATE_SERVICES:
+        request.getfixturevalue("stack")
+
+
+@pytest.fixture(scope="session")
+def topology():
+    return servers.load()

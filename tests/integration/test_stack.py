@@ -1,0 +1,129 @@
+"""Through nginx over real sockets: every endpoint on every port, WebSockets across servers."""
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+import websocket
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
+
+ENDPOINTS = [
+    ("/", "text/html"),
+    ("/plaintext", "text/plain"),
+    ("/json", "application/json"),
+    ("/db", "application/json"),
+    ("/queries?queries=5", "application/json"),
+    ("/fortunes", "text/html"),
+    ("/updates?queries=3", "application/json"),
+    ("/wait/sync?ms=10", "application/json"),
+    ("/wait/async?ms=10", "application/json"),
+    ("/db/sync", "application/json"),
+    ("/db/async", "application/json"),
+    ("/sse/sync?events=2&interval_ms=10", "text/event-stream"),
+    ("/sse/async?events=2&interval_ms=10", "text/event-stream"),
+    ("/healthz", "application/json"),
+    ("/readyz", "application/json"),
+]
+
+
+def ports(topology):
+    """(port, the server that answers HTTP on it) for the production port and each server's."""
+    return [(topology.production.port, topology.production.http.name)] + [
+        (server.port, server.name) for server in topology.servers
+    ]
+
+
+def test_every_endpoint_on_every_port(topology):
+    with httpx.Client(timeout=10) as client:
+        for port, name in ports(topology):
+            for path, content_type in ENDPOINTS:
+                response = client.get(f"http://127.0.0.1:{port}{path}")
+                assert response.status_code == 200, (port, path, response.text[:200])
+                assert response.headers["x-served-by"] == name, (port, path)
+                assert response.headers["content-type"].startswith(content_type), (port, path)
+
+
+def test_bad_parameters_are_json_400_on_every_port(topology):
+    with httpx.Client(timeout=10) as client:
+        for port, name in ports(topology):
+            response = client.get(f"http://127.0.0.1:{port}/wait/async?ms=-5")
+            assert response.status_code == 400
+            assert response.json()["error"] == "bad request"
+            assert response.headers["x-served-by"] == name
+
+
+def test_static_files_come_from_nginx_with_a_long_cache(topology):
+    with httpx.Client(timeout=10) as client:
+        page = client.get(f"http://127.0.0.1:{topology.production.port}/").text
+        script = page.split('<script src="')[1].split('"')[0]
+        for port, _ in ports(topology):
+            response = client.get(f"http://127.0.0.1:{port}{script}")
+            assert response.status_code == 200
+            assert response.headers["x-served-by"] == "nginx"
+            assert "immutable" in response.headers["cache-control"]
+            assert response.headers["server"] == "nginx"  # no version: server_tokens off
+
+
+def websocket_ports(topology):
+    return [(topology.production.port, topology.production.websocket.name)] + [
+        (server.port, server.name) for server in topology.servers if server.websocket
+    ]
+
+
+def open_socket(port: int, path: str) -> websocket.WebSocket:
+    return websocket.create_connection(
+        f"ws://127.0.0.1:{port}{path}", timeout=10, origin=f"http://127.0.0.1:{port}"
+    )
+
+
+def test_websocket_echo_on_every_asgi_port(topology):
+    for port, name in websocket_ports(topology):
+        sock = open_socket(port, "/ws/echo/")
+        try:
+            # Daphne drops headers an app adds to the handshake; the chat test names it instead.
+            assert sock.getheaders().get("x-served-by", name) == name
+            message = json.dumps({"sent_at": time.time(), "n": port})
+            sock.send(message)
+            assert sock.recv() == message
+            sock.send_binary(b"\x00\x01\x02")
+            assert sock.recv() == b"\x00\x01\x02"
+        finally:
+            sock.close()
+
+
+def test_chat_crosses_servers_through_redis(topology):
+    """One member on each ASGI server, in one room: everyone gets everyone's message."""
+    room = f"/ws/chat/it-{uuid.uuid4().hex[:10]}/"
+    members = {name: open_socket(port, room) for port, name in websocket_ports(topology)[1:]}
+    assert len(members) >= 2
+    try:
+        for name, sock in members.items():
+            sock.send(json.dumps({"message": f"hello from {name}", "sent_at": time.time(), "id": name}))
+        for sock in members.values():
+            received = {json.loads(sock.recv())["server"] for _ in members}
+            assert received == set(members)
+    finally:
+        for sock in members.values():
+            sock.close()
+
+
+def test_websocket_on_a_wsgi_port_is_refused_with_a_clear_status(topology):
+    for server in topology.servers:
+        if server.websocket:
+            continue
+        started = time.monotonic()
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            open_socket(server.port, "/ws/echo/")
+        assert refused.value.status_code == 501
+        assert b"WSGI" in refused.value.resp_body
+        assert time.monotonic() - started < 5
+
+
+def test_foreign_origin_is_refused(topology):
+    for port, _ in websocket_ports(topology):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(f"ws://127.0.0.1:{port}/ws/echo/", timeout=10, origin="http://evil.example")
+        assert refused.value.status_code == 403

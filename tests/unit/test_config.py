@@ -1,0 +1,70 @@
+"""Configuration: the server set, the rendered nginx config, the settings' required values."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack import render, servers
+from stack.servers import ROOT
+
+
+def test_server_set_has_the_three_servers_and_unique_ports(topology):
+    assert {"gunicorn", "uvicorn", "daphne"} <= set(topology.names)
+    assert topology.production.http.protocol == "wsgi"
+    assert topology.production.websocket.websocket
+
+
+def test_duplicate_ports_are_rejected(tmp_path):
+    broken = (ROOT / "servers.toml").read_text().replace("port = 8082", "port = 8081")
+    (tmp_path / "servers.toml").write_text(broken)
+    with pytest.raises(ValueError, match="every port must be unique"):
+        servers.load(tmp_path / "servers.toml")
+
+
+def test_every_server_has_an_executable_start_script(topology):
+    for server in topology.servers:
+        script = ROOT / server.command
+        assert script.is_file() and os.access(script, os.X_OK), script
+
+
+def test_host_nginx_config_passes_nginx_t(tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    target = render.host_target(tmp_path)
+    main_conf, site = render.render(target)
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx" / "nginx.conf").write_text(main_conf)
+    (tmp_path / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
+    command = [nginx, "-t", "-p", str(tmp_path / "nginx"), "-c", str(tmp_path / "nginx" / "nginx.conf")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+def test_container_config_routes_by_service_name_and_keeps_tunables_for_envsubst(tmp_path):
+    render.write_container_config(tmp_path)
+    site = (tmp_path / "default.conf.template").read_text()
+    for server in servers.load().servers:
+        assert f"server {server.name}:8000;" in site
+        assert f"listen {server.port};" in site
+    assert "${NGINX_CLIENT_MAX_BODY_SIZE}" in site
+    assert "$http_upgrade" in site
+
+
+def test_unknown_tunable_is_a_clear_error():
+    with pytest.raises(SystemExit, match="NGINX_NOPE"):
+        render.substitute_tunables("x ${NGINX_NOPE};", environ={})
+
+
+def test_missing_secret_key_is_a_clear_error():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=Path(ROOT / "app"), env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr

@@ -1,16 +1,19 @@
 """Gunicorn settings, all from the environment (read by gunicorn/start).
 
-WSGI concurrency is processes x threads: a sync worker serves one request at a time, a gthread
-worker one per thread. GUNICORN_WORKER_CLASS picks between them.
+GUNICORN_WORKER_CLASS picks the worker: `sync` serves one request at a time per process,
+`gthread` one per thread (WSGI concurrency is processes x threads), and `asgi` is Gunicorn's own
+asyncio worker, which serves the ASGI application (WebSockets included) instead.
 """
 
 import os
 
-wsgi_app = "config.wsgi:application"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+wsgi_app = "config.asgi:application" if worker_class == "asgi" else "config.wsgi:application"
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 threads = int(os.environ.get("GUNICORN_THREADS", "4")) if worker_class == "gthread" else 1
+# Django's ASGI handler does not implement the lifespan protocol.
+asgi_lifespan = "off"
 
 # Trust X-Forwarded-* only from the proxy in front (nginx); anyone else could spoof them.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -55,3 +55,95 @@ test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and R
 
 test-integration: deps venv ## Integration tests through nginx on every server port
 	$(VENV)/bin/pytest tests/integration
+
+# ================================================================================================
+# Benchmarks: Locust (and wrk for plaintext) against every server through nginx, reports/<time>/.
+# ================================================================================================
+
+PROFILE ?= quick
+TARGET ?= host
+
+.PHONY: bench locust
+
+bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b)
+	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))
+
+locust: venv ## Locust's web UI against one port (PORT=8082), for interactive runs
+	$(VENV)/bin/locust -f loadtest/locustfile.py --host http://127.0.0.1:$(or $(PORT),8082) --class-picker
+
+# =================================================================================================
+# Containers: the same stack under Docker Compose (docker-compose.yml, settings in .env).
+# Needs only Docker and Compose (v2 plugin, or docker-compose v1 1.29); `make up` needs no venv.
+# =================================================================================================
+
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# docker-compose v1 builds through docker-py, whose reliable path is the engine's classic builder
+# (the Dockerfiles need nothing else); v2 builds with BuildKit as usual.
+COMPOSE_BUILD_ENV := $(if $(filter docker-compose,$(COMPOSE)),DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0)
+# Seconds `make up` waits for every service to be healthy once the containers are started.
+UP_TIMEOUT ?= 180
+
+.PHONY: up down logs ps test-containers
+
+# Only when .env is missing (order-only: a newer .env.example never overwrites your secrets).
+.env: | .env.example
+	@umask 077; \
+	secret_key=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
+	postgres_password=$$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n'); \
+	sed -e "s/^SECRET_KEY=.*/SECRET_KEY=$$secret_key/" \
+	    -e "s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=$$postgres_password/" .env.example > $@
+	@echo "make: created .env from .env.example, with a generated SECRET_KEY and POSTGRES_PASSWORD."
+	@echo "make: review it (ports, limits, ALLOWED_HOSTS) and keep it out of version control."
+
+up: .env ## Build and start the stack in containers, wait until every service is healthy
+	$(COMPOSE_BUILD_ENV) $(COMPOSE) build
+	$(COMPOSE) up -d --remove-orphans
+	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
+	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
+	while :; do \
+	  waiting=""; failed=""; \
+	  for id in $$($(COMPOSE) ps -a -q); do \
+	    read -r name state health code <<<"$$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' $$id)"; \
+	    case "$$state/$$health/$$code" in \
+	      running/healthy/*|exited/none/0) ;; \
+	      running/starting/*|created/*|restarting/*) waiting="$$waiting $${name#/}" ;; \
+	      *) failed="$$failed $${name#/}($$state,$$health,exit=$$code)" ;; \
+	    esac; \
+	  done; \
+	  if [ -n "$$failed" ]; then \
+	    echo "make up: not healthy:$$failed; see \`$(COMPOSE) logs <service>\`" >&2; exit 1; fi; \
+	  if [ -z "$$waiting" ]; then break; fi; \
+	  if [ $$SECONDS -ge $$deadline ]; then \
+	    echo "make up: still not healthy after $(UP_TIMEOUT) s:$$waiting" >&2; exit 1; fi; \
+	  sleep 2; \
+	done
+	@address=$$($(COMPOSE) port nginx 8080 | sed 's/:[0-9]*$$//'); \
+	case "$$address" in 0.0.0.0|"") address=127.0.0.1 ;; esac; \
+	echo; echo "The stack is up ($(COMPOSE) ps: \`make ps\`, logs: \`make logs\`, stop: \`make down\`):"; \
+	python3 -c 'import sys; from stack import servers; t = servers.load(); h = sys.argv[1]; \
+	print(f"  http://{h}:{t.production.port}/  production: HTTP -> {t.production.http.name}, /ws/ -> {t.production.websocket.name}"); \
+	[print(f"  http://{h}:{s.port}/  {s.label}") for s in t.servers]' "$$address" 2>/dev/null \
+	  || echo "  http://$$address:8080/ (production) and one port per server, see servers.toml"
+
+# Compose needs .env to read docker-compose.yml (SECRET_KEY is required); without one, `make up`
+# never ran here and there is nothing to stop or show.
+NO_ENV_FILE = if [ ! -f .env ]; then echo "make $@: no .env, so no stack was started with make up"; exit 0; fi
+
+down: ## Stop and remove the containers (the database volume is kept)
+	@$(NO_ENV_FILE); $(COMPOSE) down --remove-orphans
+
+logs: ## Follow the containers' logs
+	@$(NO_ENV_FILE); $(COMPOSE) logs -f --tail=100
+
+ps: ## List the containers with their state and health
+	@$(NO_ENV_FILE); $(COMPOSE) ps
+
+# The integration tests (the same files as test-integration), through the containers this time,
+# plus tests/containers: persistence across down/up, restart after a kill, hardening, limits.
+# Builds from stand-in images and a host-made wheelhouse, offline (tests/containers/README.md).
+# Fixture setup (the build) is not counted against pytest's per-test timeout.
+test-containers: venv ## Integration tests through the Compose stack, plus its own checks
+	@if [ "$${SKIP_CONTAINERS:-0}" = 1 ]; then \
+	  echo "make test-containers: SKIPPED (SKIP_CONTAINERS=1): the container stack was NOT tested"; \
+	  exit 0; fi; \
+	STACK=containers $(VENV)/bin/pytest -o timeout_func_only=true tests/integration tests/containers

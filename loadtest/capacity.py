@@ -26,6 +26,9 @@ from loadtest.percentiles import summarize
 CONNECT_CONCURRENCY = 50  # handshakes in flight at once while adding a step
 BROADCAST_TIMEOUT_S = 2.0  # a broadcast not complete by then counts its missing deliveries lost
 BROADCAST_GAP_S = 0.05
+# A member counts once its handshake is done, but a server may join it to the room's group just
+# after (Channels: accept() before group_add()); give the step's last joins time to land.
+SETTLE_AFTER_STEP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ def ramp(
     try:
         while len(clients.clients) < max_clients and time.monotonic() < deadline:
             failures = clients.add(min(step, max_clients - len(clients.clients)))
+            gevent.sleep(SETTLE_AFTER_STEP_S)
             times, lost = clients.time_broadcasts(broadcasts) if clients.clients else ([], 0)
             latencies = summarize(times)
             result = Step(

@@ -37,7 +37,7 @@ class Settings:
     profile: Profile
     measure_s: float
     loadgen_cpus: int  # wrk gets one thread per CPU; Locust is one process, one core at most
-    bound_threshold: float  # fraction of the load generator's budget that flags a cell
+    bound_threshold: float  # fraction of a core a load generator thread may want before a cell is flagged
     csv_dir: Path
     wrk_script: Path | None
 
@@ -104,7 +104,6 @@ def _result(
     window_s: float,
     cpu_s: float | None,
     usage: Usage,
-    budget: float,
     threshold: float,
     **measured,
 ) -> CellResult:
@@ -118,8 +117,7 @@ def _result(
         server_cpu_s=cpu_s,
         loadgen_cpu_pct=round(usage.cpu_pct, 1),
         loadgen_demand_pct=round(usage.demand_pct, 1),
-        loadgen_budget_pct=budget,
-        loadgen_bound=is_loadgen_bound(usage, budget, threshold),
+        loadgen_bound=is_loadgen_bound(usage, threshold),
         **measured,
     )
     result.req_per_server_cpu_s = per_cpu_second(result.requests, cpu_s) if result.rps is not None else None
@@ -186,7 +184,6 @@ def run_locust_cell(
         window_s,
         cpu_s,
         usage,
-        100.0,
         settings.bound_threshold,
         requests=recorder.ok,
         rps=recorder.ok / window_s,
@@ -233,7 +230,6 @@ def run_wrk_cell(
         measured.duration_s,
         cpu_s,
         usage,
-        100.0 * threads,
         settings.bound_threshold,
         requests=measured.requests - measured.status_errors,
         rps=measured.rps,
@@ -281,7 +277,6 @@ def run_capacity_cell(
         window_s,
         cpu_s,
         usage,
-        100.0,
         settings.bound_threshold,
         requests=sum(s.broadcasts for s in steps),
         p50_ms=last_good.p50_ms if last_good else None,

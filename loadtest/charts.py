@@ -20,6 +20,7 @@ from loadtest.results import Summary  # noqa: E402
 from loadtest.tables import SPECIAL_KINDS, scenario_order  # noqa: E402
 
 COLUMNS = 3
+DISTRIBUTION_SCENARIOS = ("ws_echo", "ws_chat")  # whose raw samples the bench keeps for charts
 
 
 def colours(servers: list[str]) -> dict[str, str]:
@@ -54,11 +55,18 @@ def _bars(summaries: list[Summary], servers: list[str], value, title: str, unit:
             number = value(s)
             if number is None:
                 continue
-            ax.barh(y, number, color=palette[s.server], alpha=0.35 if not s.valid else 1.0,
-                    hatch="//" if not s.valid else None, edgecolor="black" if not s.valid else None)
+            ax.barh(
+                y,
+                number,
+                color=palette[s.server],
+                alpha=0.35 if not s.valid else 1.0,
+                hatch="//" if not s.valid else None,
+                edgecolor="black" if not s.valid else None,
+            )
             if value is _rps and s.runs > 1 and s.rps_min is not None:
-                ax.errorbar(number, y, xerr=[[number - s.rps_min], [s.rps_max - number]], color="black",
-                            capsize=3)
+                ax.errorbar(
+                    number, y, xerr=[[number - s.rps_min], [s.rps_max - number]], color="black", capsize=3
+                )
         ax.set_yticks(range(len(rows)), [s.server for s in rows])
         ax.invert_yaxis()
         ax.set_title(name, fontsize=10)
@@ -96,9 +104,15 @@ def latency_chart(summaries: list[Summary], servers: list[str]):
             for i, (field, alpha) in enumerate((("p50_ms", 1.0), ("p95_ms", 0.65), ("p99_ms", 0.35))):
                 number = getattr(s, field)
                 if number is not None:
-                    ax.bar(x + (i - 1) * width, number, width, color=palette[s.server], alpha=alpha,
-                           hatch="//" if not s.valid else None)
-        ax.set_xticks(range(len(rows)), [s.server for s in rows], fontsize=8)
+                    ax.bar(
+                        x + (i - 1) * width,
+                        number,
+                        width,
+                        color=palette[s.server],
+                        alpha=alpha,
+                        hatch="//" if not s.valid else None,
+                    )
+        ax.set_xticks(range(len(rows)), [s.server for s in rows], fontsize=8, rotation=30, ha="right")
         ax.set_title(f"{name} (p50 / p95 / p99)", fontsize=10)
         ax.set_ylabel("ms", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -109,7 +123,7 @@ def latency_chart(summaries: list[Summary], servers: list[str]):
 
 def distribution_chart(samples: dict[str, dict[str, list[float]]], servers: list[str]):
     """Cumulative distribution of WebSocket latencies (echo round trip, chat delivery) per server."""
-    names = [name for name in ("ws_echo", "ws_chat") if samples.get(name)]
+    names = [name for name in DISTRIBUTION_SCENARIOS if samples.get(name)]
     if not names:
         return None
     palette = colours(servers)
@@ -140,8 +154,13 @@ def capacity_chart(summaries: list[Summary], servers: list[str]):
     figure, ax = plt.subplots(figsize=(8, 4))
     for s in ramps:
         steps = [step for step in s.extra["steps"] if step["p95_ms"] is not None]
-        ax.plot([step["clients"] for step in steps], [step["p95_ms"] for step in steps], marker="o",
-                color=palette.get(s.server), label=f"{s.server} (held {s.extra.get('clients_held', 0)})")
+        ax.plot(
+            [step["clients"] for step in steps],
+            [step["p95_ms"] for step in steps],
+            marker="o",
+            color=palette.get(s.server),
+            label=f"{s.server} (held {s.extra.get('clients_held', 0)})",
+        )
     bound = ramps[0].extra.get("bound_ms")
     if bound:
         ax.axhline(bound, color="red", linestyle="--", label=f"bound {bound:.0f} ms")

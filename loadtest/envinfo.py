@@ -52,7 +52,7 @@ def _tool_version(*command: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return lines[0] if lines else None
+    return lines[0].split(" [")[0].split(" Copyright")[0] if lines else None  # name and version only
 
 
 def describe() -> dict:

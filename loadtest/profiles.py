@@ -6,6 +6,7 @@ between two cells of one scenario is the server, which is what makes them compar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from loadtest.scenarios import Scenario
@@ -83,13 +84,17 @@ class Cell:
         return f"{self.scenario.name}__{self.server}__run{self.run}"
 
 
+def in_profile(profile: Profile, scenarios: list[Scenario]) -> list[Scenario]:
+    """The scenarios a profile runs when none are named explicitly."""
+    return [s for s in scenarios if s.quick or not profile.quick_only]
+
+
 def plan(profile: Profile, scenarios: list[Scenario], servers: list[tuple[str, str]]) -> list[Cell]:
     """Cells for (name, protocol) servers, a whole round per run so slow drift hits all servers alike."""
-    chosen = [s for s in scenarios if s.quick or not profile.quick_only]
     return [
         Cell(scenario, name, protocol, run)
         for run in range(1, profile.runs + 1)
-        for scenario in chosen
+        for scenario in scenarios
         for name, protocol in servers
         if scenario.applies_to(protocol)
     ]
@@ -116,7 +121,7 @@ def fit_measure_s(profile: Profile, cells: list[Cell]) -> float:
     flexible = sum(1 for c in cells if _fixed_seconds(c, profile) is None)
     if not flexible:
         return profile.measure_s
-    fitted = (profile.budget_s - fixed) / flexible
+    fitted = math.floor((profile.budget_s - fixed) / flexible * 10) / 10  # down to 0.1 s: stay in budget
     return max(profile.min_measure_s, min(profile.measure_s, fitted))
 
 

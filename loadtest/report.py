@@ -21,9 +21,9 @@ READING_NOTES = [
     "Percentiles are exact, from up to 100,000 client-side samples per cell.",
     "server CPU s is the CPU time of the server's processes over the window (nginx, PostgreSQL and "
     "Redis not included); req / server CPU s is the efficiency that rps alone hides.",
-    "loadgen CPU % is the load generator's on-CPU time over one core; demand % adds the time it "
-    "waited for a CPU. A cell whose demand passes the threshold measured the load generator, not "
-    "the server, and is marked invalid.",
+    "loadgen CPU % is the load generator's on-CPU time in percent of one core; demand % is its "
+    "busiest thread's time on a CPU plus waiting for one. A cell whose demand passes the threshold "
+    "measured the load generator, not the server, and is marked invalid.",
 ]
 
 
@@ -34,13 +34,16 @@ def _meta_lines(results: dict) -> list[str]:
         f"profile **{meta['profile']}**, target **{meta['target']}**, {meta['started']} → {meta['finished']}"
         + (" — **interrupted**, finished cells only" if meta.get("interrupted") else ""),
         f"servers: {servers}",
-        f"each cell: {meta['users']} , warm-up {meta['warmup_s']} s, measured {meta['measure_s']:.1f} s, "
-        f"{meta['runs']} run(s)",
+        "users per cell: "
+        + ", ".join(f"{kind} {count}" for kind, count in meta["users"].items())
+        + " (unless the scenario fixes its own)",
+        f"warm-up {meta['warmup_s']} s, measured {meta['measure_s']:.1f} s, {meta['runs']} run(s) per cell",
         f"CPUs: load generator {meta['loadgen_cpus']}, servers {meta['server_cpus']}; "
-        f"load generator bound above {meta['bound_threshold'] * 100:.0f} % of its budget",
-        f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, kernel {env['kernel']}, "
-        f"Python {env['python']}",
-        "versions: " + ", ".join(f"{name} {version}" for name, version in env["packages"].items() if version)
+        f"load generator bound when a thread wants over {meta['bound_threshold'] * 100:.0f} % of a core",
+        f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, "
+        f"kernel {env['kernel']}, Python {env['python']}",
+        "versions: "
+        + ", ".join(f"{name} {version}" for name, version in env["packages"].items() if version)
         + (f", {env['wrk']}" if env.get("wrk") else ""),
     ]
     return lines + [f"note: {note}" for note in meta.get("notes", [])]
@@ -90,7 +93,9 @@ figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
 def render_html(results: dict, tables: list[Table], svgs: dict[str, str]) -> str:
     meta = "".join(f"<li>{html.escape(line).replace('**', '')}</li>" for line in _meta_lines(results))
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES)
-    figures = "".join(f"<figure>{svg}<figcaption>{html.escape(name)}</figcaption></figure>" for name, svg in svgs.items())
+    figures = "".join(
+        f"<figure>{svg}<figcaption>{html.escape(name)}</figcaption></figure>" for name, svg in svgs.items()
+    )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Server benchmark</title>"
         f"<style>{STYLE}</style></head><body><h1>Server benchmark</h1><ul>{meta}</ul>"

@@ -27,8 +27,7 @@ class CellResult:
     server_cpu_s: float | None = None
     req_per_server_cpu_s: float | None = None
     loadgen_cpu_pct: float | None = None
-    loadgen_demand_pct: float | None = None  # on CPU + waiting for one; what the flag looks at
-    loadgen_budget_pct: float = 100.0
+    loadgen_demand_pct: float | None = None  # busiest thread on CPU + waiting for one; what the flag reads
     loadgen_bound: bool = False
     extra: dict = field(default_factory=dict)
     error: str | None = None  # the cell could not run at all

@@ -2,8 +2,12 @@
 
 On-CPU time alone cannot show a starved load generator: sharing its core with a busy process it
 runs only half the time, looks 50 % busy, and yet every response it reads is late. The kernel's
-run-queue wait time shows it: a generator that is either running or waiting to run for most of
-the window is the bottleneck, whatever its CPU percentage.
+run-queue wait shows it: a generator thread that is either running or waiting to run for most
+of the window is the bottleneck, whatever its CPU percentage.
+
+Per thread, because a generator is as saturated as its busiest thread: Locust does all its work
+in the one gevent thread (its other threads only resolve names), wrk gives each thread its own
+connections.
 """
 
 from __future__ import annotations
@@ -13,25 +17,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def run_and_wait_ns(pid: int | str = "self") -> tuple[int, int]:
-    """(ns on a CPU, ns runnable but waiting for one), summed over the process's threads."""
-    run = wait = 0
+def threads_run_and_wait_ns(pid: int | str = "self") -> dict[str, tuple[int, int]]:
+    """{thread id: (ns on a CPU, ns runnable but waiting for one)} of a process's threads."""
+    threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "schedstat").read_text().split()
         except (FileNotFoundError, ProcessLookupError):
             continue  # a thread that just exited
-        run += int(fields[0])
-        wait += int(fields[1])
-    return run, wait
+        threads[task.name] = (int(fields[0]), int(fields[1]))
+    return threads
 
 
 @dataclass(frozen=True)
 class Usage:
     """Load generator usage over a window, in percent of one core."""
 
-    cpu_pct: float  # on a CPU
-    demand_pct: float  # on a CPU or waiting in the run queue for one
+    cpu_pct: float  # all threads on a CPU (over 100 when several threads ran at once)
+    demand_pct: float  # the busiest thread: on a CPU or waiting in the run queue for one
+
+
+def usage_between(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], wall_s: float
+) -> Usage:
+    wall_ns = max(wall_s * 1e9, 1.0)
+    run_total, busiest = 0, 0
+    for tid, (run, wait) in after.items():
+        run0, wait0 = before.get(tid, (0, 0))  # a thread started inside the window counts from zero
+        run_total += run - run0
+        busiest = max(busiest, (run - run0) + (wait - wait0))
+    return Usage(cpu_pct=100 * run_total / wall_ns, demand_pct=100 * busiest / wall_ns)
 
 
 class UsageMeter:
@@ -39,28 +54,23 @@ class UsageMeter:
 
     def __init__(self, pid: int | str = "self"):
         self.pid = pid
-        self._started: tuple[float, int, int] | None = None
+        self._started: float | None = None
 
     def start(self) -> None:
-        self._started = (time.monotonic(), *run_and_wait_ns(self.pid))
+        self._before = threads_run_and_wait_ns(self.pid)
+        self._started = time.monotonic()
 
     def stop(self) -> Usage:
         if self._started is None:
             raise RuntimeError("UsageMeter.stop() before start()")
-        began, run0, wait0 = self._started
-        run1, wait1 = run_and_wait_ns(self.pid)
-        wall_ns = max((time.monotonic() - began) * 1e9, 1.0)
-        return Usage(
-            cpu_pct=100 * (run1 - run0) / wall_ns,
-            demand_pct=100 * ((run1 - run0) + (wait1 - wait0)) / wall_ns,
-        )
+        after = threads_run_and_wait_ns(self.pid)
+        return usage_between(self._before, after, time.monotonic() - self._started)
 
 
-def is_loadgen_bound(usage: Usage, budget_pct: float = 100.0, threshold: float = 0.8) -> bool:
-    """True when the load generator wanted more than threshold of its CPU budget.
+def is_loadgen_bound(usage: Usage, threshold: float = 0.8) -> bool:
+    """True when a load generator thread wanted more than threshold of a core.
 
-    The budget is 100 % per core it can use (Locust is one process: one core whatever its
-    affinity; wrk: one core per thread). Past 80 % its own queueing inflates the latencies it
-    measures and caps the rate it offers, so the cell measures the generator, not the server.
+    Past 80 % its own queueing inflates the latencies it measures and caps the rate it offers,
+    so the cell measures the generator, not the server.
     """
-    return usage.demand_pct > threshold * budget_pct
+    return usage.demand_pct > threshold * 100

@@ -8,7 +8,6 @@ container in its cgroup's CPU counter, so that counter is read instead.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -63,20 +62,34 @@ class CgroupMeter:
         return process_tree(self.container_pid)
 
 
-def _run(*command: str) -> str:
-    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=15).stdout.strip()
+def _run(*command: str, check: bool = True) -> str:
+    """stdout of command; LookupError (what callers handle) when it cannot run or, if check, fails."""
+    try:
+        done = subprocess.run(command, check=check, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stdout", None) or getattr(error, "stderr", None) or error
+        raise LookupError(f"{command[0]} {command[-1]}: {str(detail).strip()}") from error
+    return done.stdout.strip()
+
+
+def pid_from_status(status: str, name: str) -> int:
+    """The pid of program name in `supervisorctl status` output, whether or not it is in a group."""
+    for line in status.splitlines():
+        program, state, *rest = line.split(None, 2) + [""]
+        if program == name or program.endswith(f":{name}"):
+            if state != "RUNNING":
+                raise LookupError(f"supervisord program {program} is {state}")
+            return int(rest[0].split()[1].rstrip(","))  # "pid 17656, uptime 0:02:28"
+    raise LookupError(f"no supervisord program named {name!r}")
 
 
 def supervisor_meter(name: str, conf: Path = SUPERVISOR_CONF) -> ProcessTreeMeter:
     """The process tree of supervisord program `name` in the host run."""
-    supervisorctl = Path(sys.executable).with_name("supervisorctl")
-    command = (
-        str(supervisorctl) if supervisorctl.exists() else shutil.which("supervisorctl") or "supervisorctl"
-    )
-    out = _run(command, "-c", str(conf), "pid", name)
-    if not out.isdigit() or out == "0":
-        raise LookupError(f"supervisord program {name!r} is not running ({out!r})")
-    return ProcessTreeMeter(int(out), f"process tree of supervisord program {name} (pid {out})")
+    beside_python = Path(sys.executable).with_name("supervisorctl")  # the venv's, as the host run uses
+    command = str(beside_python) if beside_python.exists() else "supervisorctl"
+    # status exits non-zero whenever some program is not running; that is not an error here.
+    pid = pid_from_status(_run(command, "-c", str(conf), "status", check=False), name)
+    return ProcessTreeMeter(pid, f"process tree of supervisord program {name} (pid {pid})")
 
 
 def cgroup_counter(pid: int) -> Path:

@@ -44,11 +44,12 @@ def scenario_order(summaries: list[Summary]) -> list[str]:
 
 
 def scenario_table(name: str, summaries: list[Summary]) -> Table:
+    repeated = any(s.runs > 1 for s in summaries)  # a spread column only when there is a spread
     rows = [
         [
             s.server,
             fmt(s.rps),
-            _spread(s),
+            *([_spread(s)] if repeated else []),
             fmt(s.p50_ms, 1),
             fmt(s.p95_ms, 1),
             fmt(s.p99_ms, 1),
@@ -62,7 +63,8 @@ def scenario_table(name: str, summaries: list[Summary]) -> Table:
         if s.scenario == name
     ]
     description = next(sc.description for sc in SCENARIOS if sc.name == name)
-    headers = ["server", "rps", "spread (min–max)", "p50 ms", "p95 ms", "p99 ms", "failures"]
+    headers = ["server", "rps", *(["spread (min–max)"] if repeated else []), "p50 ms", "p95 ms", "p99 ms"]
+    headers.append("failures")
     headers += ["server CPU s", "req / server CPU s", "loadgen CPU % (demand %)", "valid"]
     return Table(f"{name}: {description}", headers, rows)
 
@@ -100,7 +102,13 @@ def chat_table(summaries: list[Summary]) -> Table | None:
 
 def capacity_table(summaries: list[Summary]) -> Table | None:
     rows = [
-        [s.server, fmt(s.extra.get("clients_held")), fmt(s.p95_ms, 1), s.extra.get("stopped_because", ""), validity(s)]
+        [
+            s.server,
+            fmt(s.extra.get("clients_held")),
+            fmt(s.p95_ms, 1),
+            s.extra.get("stopped_because", ""),
+            validity(s),
+        ]
         for s in summaries
         if s.kind == "ws_capacity"
     ]
@@ -128,5 +136,10 @@ def all_tables(summaries: list[Summary]) -> list[Table]:
         for name in scenario_order(summaries)
         if next(s.kind for s in summaries if s.scenario == name) not in SPECIAL_KINDS
     ]
-    extras = (wrk_table(summaries), chat_table(summaries), capacity_table(summaries), handshake_table(summaries))
+    extras = (
+        wrk_table(summaries),
+        chat_table(summaries),
+        capacity_table(summaries),
+        handshake_table(summaries),
+    )
     return tables + [table for table in extras if table is not None]

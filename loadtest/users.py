@@ -46,9 +46,9 @@ class ScenarioHttpUser(FastHttpUser):
         if self.expected_server and served_by != self.expected_server:
             return f"X-Served-By {served_by!r}, expected {self.expected_server!r}"
         if self.sse_events is not None:
-            events = sum(
-                1 for block in response.text.split("\n\n") if block.lstrip().startswith(("data:", "event:"))
-            )
+            # An event is a blank-line-separated block with at least one data: line.
+            blocks = [block.splitlines() for block in response.text.split("\n\n")]
+            events = sum(1 for lines in blocks if any(line.startswith("data:") for line in lines))
             if events < self.sse_events:
                 return f"{events} SSE events, expected {self.sse_events}"
         return None
@@ -143,10 +143,14 @@ class ChatUser(WebSocketUser):
             self.sender = None
         super().drop()
 
+    def members_wanted(self) -> int:
+        """How many users of this class the runner is spawning (known once spawning is done)."""
+        runner = self.environment.runner
+        return runner.target_user_classes_count.get(type(self).__name__) or runner.target_user_count
+
     def send_loop(self):
-        target = self.environment.runner.target_user_count if self.environment.runner else 1
         deadline = time.monotonic() + self.fill_timeout_s
-        while not self.room.is_full(target) and time.monotonic() < deadline:
+        while not self.room.is_full(self.members_wanted()) and time.monotonic() < deadline:
             gevent.sleep(0.1)
         while self.room.sending and self.ws is not None:
             message_id = self.room.next_message_id()

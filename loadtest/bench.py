@@ -1,0 +1,255 @@
+"""Headless bench: every scenario x server cell, measured alike, reported in reports/<timestamp>/.
+
+    python -m loadtest.bench --profile quick|full --target host|containers --servers a,b --out DIR
+
+The load generator is pinned to --loadgen-cpus (default 0), apart from the servers
+(--server-cpus, default 1, pinned by the host run), when the machine has two CPUs or more.
+Ctrl-C stops the current cell; the finished ones are kept and reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+import traceback
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import gevent
+import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
+
+from loadtest import report, wrk
+from loadtest.cell import Settings, run_cell
+from loadtest.charts import DISTRIBUTION_SCENARIOS
+from loadtest.envinfo import describe
+from loadtest.profiles import PROFILES, estimate_s, fit_measure_s, in_profile, plan
+from loadtest.progress import Progress
+from loadtest.results import CellResult, summarize_runs
+from loadtest.scenarios import by_name
+from loadtest.server_cpu import CpuMeter, server_meter
+from stack import servers as stack_servers
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTLE_S = 0.5  # between cells, so one cell's closing connections do not load the next
+SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart
+
+
+def parse_cpus(text: str) -> set[int]:
+    """'0,2-3' -> {0, 2, 3}"""
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def pin_load_generator(cpus: set[int]) -> str:
+    """Pin every thread of this process (and so wrk, its child) to cpus; returns what was done."""
+    if (os.cpu_count() or 1) < 2:
+        return "not pinned: one CPU only"
+    for task in Path("/proc/self/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+    return f"pinned to CPUs {sorted(cpus)}"
+
+
+def server_affinity_note(name: str, meter: CpuMeter, loadgen_cpus: set[int]) -> str | None:
+    """A warning when a server process may run on the load generator's CPUs."""
+    try:
+        shared = {cpu for pid in meter.pids() for cpu in os.sched_getaffinity(pid)} & loadgen_cpus
+    except OSError:
+        return None
+    if shared:
+        return f"{name} may run on the load generator's CPUs {sorted(shared)}: results are not isolated"
+    return None
+
+
+class QuietSpawnRateWarning(logging.Filter):
+    """Every cell spawns all its users within the warm-up on purpose; Locust warns about that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "spawn rate is very high" not in record.getMessage()
+
+
+def cell_summary(result: CellResult) -> str:
+    """The cell's line in the live log."""
+    if result.error:
+        return f"ERROR {result.error}"
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    parts = []
+    if "clients_held" in result.extra:
+        parts.append(f"held {result.extra['clients_held']} clients")
+    elif "answers" in result.extra:
+        parts.append("; ".join(f"{answer} × {count}" for answer, count in result.extra["answers"].items()))
+    else:
+        parts.append(f"{result.rps:,.0f} rps")
+    parts += [f"p50 {ms(result.p50_ms)}", f"p95 {ms(result.p95_ms)}", f"p99 {ms(result.p99_ms)} ms"]
+    parts.append(f"fail {result.failures}")
+    if "lost" in result.extra:
+        parts.append(f"lost {result.extra['lost']}")
+    if result.server_cpu_s is not None:
+        parts.append(f"server {result.server_cpu_s:.2f} CPU s")
+    parts.append(f"loadgen {result.loadgen_cpu_pct:.0f}%/{result.loadgen_demand_pct:.0f}%")
+    if result.loadgen_bound:
+        parts.append("INVALID: load generator bound")
+    return "  ".join(parts)
+
+
+def keep_samples(samples: dict, result: CellResult, values: list[float]) -> None:
+    if result.scenario not in DISTRIBUTION_SCENARIOS or not values:
+        return
+    kept = samples.setdefault(result.scenario, {}).setdefault(result.server, [])
+    kept.extend(values)
+    if len(kept) > SAMPLES_KEPT:
+        kept[:] = random.Random(0).sample(kept, SAMPLES_KEPT)
+
+
+def save(out: Path, meta: dict, environment: dict, results: list[CellResult], samples: dict) -> None:
+    """results.json and samples.json, rewritten after every cell so a crash keeps what finished."""
+    summaries = [{**asdict(s), "spread_pct": s.spread_pct} for s in summarize_runs(results)]
+    document = {
+        "meta": {**meta, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
+        "environment": environment,
+        "cells": [r.as_dict() for r in results],
+        "summary": summaries,
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2))
+    rounded = {sc: {sv: [round(v, 3) for v in vs] for sv, vs in by.items()} for sc, by in samples.items()}
+    (out / "samples.json").write_text(json.dumps(rounded))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--target", choices=("host", "containers"), default="host")
+    parser.add_argument("--servers", help="comma-separated servers.toml names (default: all)")
+    parser.add_argument("--scenarios", help="comma-separated scenario names (default: the profile's)")
+    parser.add_argument("--out", type=Path, help="report directory (default: reports/<UTC timestamp>)")
+    parser.add_argument("--loadgen-cpus", default="0", help="CPUs for the load generator, e.g. 0 or 0,2-3")
+    parser.add_argument(
+        "--server-cpus", default="1", help="CPUs the servers are pinned to (recorded, checked)"
+    )
+    parser.add_argument("--bound-threshold", type=float, default=0.8, help="loadgen demand that flags a cell")
+    parser.add_argument("--runs", type=int, help="repetitions per cell (default: the profile's)")
+    parser.add_argument("--measure", type=float, help="measured seconds per cell (default: the profile's)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds per cell (default: the profile's)")
+    parser.add_argument("--servers-file", type=Path, default=stack_servers.SERVERS_FILE)
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and its duration, run nothing")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("locust.runners").addFilter(QuietSpawnRateWarning())
+    profile = PROFILES[args.profile]
+    overrides = {"runs": args.runs, "warmup_s": args.warmup}
+    profile = replace(profile, **{name: value for name, value in overrides.items() if value is not None})
+    topology = stack_servers.load(args.servers_file)
+    chosen = [topology[name] for name in args.servers.split(",")] if args.servers else list(topology.servers)
+    scenarios = by_name(args.scenarios.split(",")) if args.scenarios else in_profile(profile, by_name())
+    cells = plan(profile, scenarios, [(s.name, s.protocol) for s in chosen])
+    measure_s = args.measure or fit_measure_s(profile, cells)
+    minutes = estimate_s(profile, cells, measure_s) / 60
+    print(f"{len(cells)} cells, {measure_s:.1f} s measured each, about {minutes:.1f} min", file=sys.stderr)
+    if args.dry_run:
+        for cell in cells:
+            print(f"  {cell.key}", file=sys.stderr)
+        return 0
+
+    out = args.out or ROOT / "reports" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    loadgen_cpus = parse_cpus(args.loadgen_cpus)
+    notes = [f"load generator {pin_load_generator(loadgen_cpus)}"]
+    needs_wrk = any(cell.scenario.kind == "wrk" for cell in cells)
+    if needs_wrk and not wrk.available():
+        notes.append("wrk is not installed: the plaintext_wrk cells fail")
+    settings = Settings(
+        profile=profile,
+        measure_s=measure_s,
+        loadgen_cpus=len(os.sched_getaffinity(0)),
+        bound_threshold=args.bound_threshold,
+        csv_dir=out / "raw",
+        wrk_script=wrk.script_file(out) if needs_wrk else None,
+    )
+    meta = {
+        "profile": profile.name,
+        "target": args.target,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "servers": [
+            {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port} for s in chosen
+        ],
+        "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
+        "warmup_s": profile.warmup_s,
+        "measure_s": measure_s,
+        "runs": profile.runs,
+        "loadgen_cpus": sorted(loadgen_cpus),
+        "server_cpus": sorted(parse_cpus(args.server_cpus)),
+        "bound_threshold": args.bound_threshold,
+        "profile_settings": asdict(profile),
+        "notes": notes,
+        "interrupted": False,
+    }
+    environment = describe()
+    meters: dict[str, CpuMeter | None] = {}
+    for server in chosen:
+        try:
+            meters[server.name] = server_meter(server.name, args.target)
+            meta.setdefault("server_cpu_source", {})[server.name] = meters[server.name].description
+            note = server_affinity_note(server.name, meters[server.name], loadgen_cpus)
+        except (LookupError, OSError, ValueError, RuntimeError) as error:
+            meters[server.name] = None
+            note = f"no CPU accounting for {server.name}: {error}".strip()
+        if note:
+            notes.append(note)
+            print(f"note: {note}", file=sys.stderr)
+
+    results: list[CellResult] = []
+    samples: dict = {}
+    progress = Progress(len(cells))
+    by_server = {s.name: s for s in chosen}
+    try:
+        for index, cell in enumerate(cells, 1):
+            progress.begin(index, cell.scenario.name, cell.server, cell.run)
+            base_url = f"http://127.0.0.1:{by_server[cell.server].port}"
+            try:
+                result, values = run_cell(cell, base_url, settings, meters[cell.server], progress)
+            except Exception as error:  # one broken cell must not lose the others
+                traceback.print_exc()
+                result, values = (
+                    CellResult(
+                        cell.server,
+                        cell.scenario.name,
+                        cell.scenario.kind,
+                        cell.run,
+                        error=f"{type(error).__name__}: {error}",
+                    ),
+                    [],
+                )
+            results.append(result)
+            keep_samples(samples, result, values)
+            progress.done(cell_summary(result))
+            save(out, meta, environment, results, samples)
+            gevent.sleep(SETTLE_S)
+    except KeyboardInterrupt:
+        meta["interrupted"] = True
+        print(f"\ninterrupted: keeping the {len(results)} finished cells", file=sys.stderr)
+    save(out, meta, environment, results, samples)
+    report.write(out)
+    print(f"report: {out / 'report.html'}", file=sys.stderr)
+    return 130 if meta["interrupted"] else 0
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,98 @@
+"""The whole bench (Locust as a library, wrk, reports) against stand-in servers on 127.0.0.1."""
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_SERVER = Path(__file__).with_name("fake_server.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+@pytest.fixture(scope="module")
+def servers_file(tmp_path_factory):
+    """Two stand-ins: one refusing WebSockets like a WSGI server, one speaking them."""
+    ports = {"fakewsgi": _free_port(), "fakeasgi": _free_port()}
+    processes = [
+        subprocess.Popen([sys.executable, FAKE_SERVER, "--port", str(ports[name]), "--name", name, *extra])
+        for name, extra in (("fakewsgi", ["--refuse-websocket"]), ("fakeasgi", []))
+    ]
+    try:
+        for port in ports.values():
+            _wait_listening(port)
+        path = tmp_path_factory.mktemp("servers") / "servers.toml"
+        tables = [f'[production]\nport = {_free_port()}\nhttp = "fakewsgi"\nwebsocket = "fakeasgi"\n']
+        for name, protocol in (("fakewsgi", "wsgi"), ("fakeasgi", "asgi")):
+            tables.append(
+                f'[servers.{name}]\nlabel = "{name}"\nprotocol = "{protocol}"\nport = {ports[name]}\n'
+                f'internal_port = {_free_port()}\ncommand = "none"\n'
+            )
+        path.write_text("\n".join(tables))
+        yield path
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def _bench(servers_file: Path, out: Path, scenarios: str, measure: float) -> subprocess.Popen:
+    command = [sys.executable, "-m", "loadtest.bench", "--servers-file", str(servers_file), "--out", str(out)]
+    command += ["--scenarios", scenarios, "--measure", str(measure), "--warmup", "0.5"]
+    return subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+
+def test_bench_measures_every_kind_and_writes_the_report(servers_file, tmp_path):
+    scenarios = "plaintext,ws_echo,ws_chat,ws_handshake" + (",plaintext_wrk" if shutil.which("wrk") else "")
+    bench = _bench(servers_file, tmp_path, scenarios, 1.0)
+    _, log = bench.communicate(timeout=90)
+    assert bench.returncode == 0, log
+    results = json.loads((tmp_path / "results.json").read_text())
+    cells = {(c["scenario"], c["server"]): c for c in results["cells"]}
+    assert all(c["error"] is None for c in cells.values()), log
+    assert cells["plaintext", "fakeasgi"]["requests"] > 0 and cells["plaintext", "fakeasgi"]["failures"] == 0
+    assert cells["ws_echo", "fakeasgi"]["p99_ms"] is not None
+    assert cells["ws_chat", "fakeasgi"]["extra"]["lost"] == 0
+    assert cells["ws_chat", "fakeasgi"]["extra"]["deliveries_expected"] > 0
+    assert ("ws_echo", "fakewsgi") not in cells  # WebSocket scenarios skip WSGI servers
+    assert "handshake refused: HTTP 404" in cells["ws_handshake", "fakewsgi"]["extra"]["answers"]
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and "http://" not in html.split("<svg", 1)[0].replace("http://127.0.0.1", "")
+    assert (tmp_path / "charts" / "rps.png").exists()
+    assert (tmp_path / "raw" / "plaintext__fakeasgi__run1_stats.csv").exists()
+
+
+def test_ctrl_c_keeps_finished_cells(servers_file, tmp_path):
+    bench = _bench(servers_file, tmp_path, "json,plaintext", 3.0)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "results.json").exists():
+        assert time.monotonic() < deadline and bench.poll() is None
+        time.sleep(0.1)
+    bench.send_signal(signal.SIGINT)
+    _, log = bench.communicate(timeout=60)
+    assert bench.returncode == 130, log
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["meta"]["interrupted"]
+    assert 1 <= len(results["cells"]) < 4
+    assert (tmp_path / "report.html").exists()

@@ -1,0 +1,39 @@
+"""The capacity ramp's verdict (clients held, why it stopped) on recorded steps."""
+
+from loadtest.capacity import Step, clients_held, why_stopped
+
+
+def step(clients, p95, failures=0, lost=0):
+    return Step(
+        clients=clients, handshake_failures=failures, broadcasts=10, lost=lost, p50_ms=p95 / 2, p95_ms=p95
+    )
+
+
+def test_held_is_the_last_step_under_the_bound():
+    steps = [step(100, 20), step(200, 90), step(300, 240), step(400, 310)]
+    assert clients_held(steps, 250) == 300
+    assert why_stopped(steps, 250, 3000) == "broadcast p95 310 ms > 250 ms at 400 clients"
+
+
+def test_a_failed_handshake_ends_the_ramp_even_when_fast():
+    steps = [step(100, 20), step(180, 30, failures=20)]
+    assert clients_held(steps, 250) == 100
+    assert why_stopped(steps, 250, 3000) == "20 handshakes failed at 200 clients"
+
+
+def test_lost_deliveries_fail_a_step():
+    steps = [step(100, 20), step(200, 30, lost=5)]
+    assert clients_held(steps, 250) == 100
+    assert "5 deliveries lost" in why_stopped(steps, 250, 3000)
+
+
+def test_a_recovery_after_a_failed_step_does_not_count():
+    steps = [step(100, 20), step(200, 400), step(300, 100)]
+    assert clients_held(steps, 250) == 100
+
+
+def test_reaching_the_maximum():
+    steps = [step(100, 20), step(200, 30)]
+    assert clients_held(steps, 250) == 200
+    assert why_stopped(steps, 250, 200) == "reached the profile's maximum of 200 clients"
+    assert clients_held([], 250) == 0

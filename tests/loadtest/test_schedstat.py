@@ -1,0 +1,83 @@
+"""The load-generator-bound flag, on recorded numbers and on a generator really starved of CPU."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadtest.schedstat import Usage, UsageMeter, is_loadgen_bound, usage_between
+
+MS = 1_000_000  # ns
+
+
+def test_flag_reads_the_busiest_thread_on_recorded_data():
+    before = {"100": (0, 0), "101": (0, 0)}
+    # Main thread ran 500 ms and waited 450 ms for a CPU in a 1 s window; a helper thread barely ran.
+    after = {"100": (500 * MS, 450 * MS), "101": (10 * MS, 300 * MS)}
+    usage = usage_between(before, after, 1.0)
+    assert usage.cpu_pct == pytest.approx(51)
+    assert usage.demand_pct == pytest.approx(95)
+    assert is_loadgen_bound(usage)
+
+
+def test_two_threads_each_under_the_threshold_are_not_bound():
+    # wrk with two threads at 60 % each: 120 % CPU in total, but no thread is saturated.
+    after = {"1": (600 * MS, 50 * MS), "2": (600 * MS, 50 * MS)}
+    usage = usage_between({}, after, 1.0)
+    assert usage.cpu_pct == pytest.approx(120)
+    assert not is_loadgen_bound(usage)
+
+
+def test_threshold_is_a_parameter():
+    assert is_loadgen_bound(Usage(cpu_pct=60, demand_pct=70), threshold=0.6)
+    assert not is_loadgen_bound(Usage(cpu_pct=60, demand_pct=70), threshold=0.8)
+
+
+def _pinned(code: str, cpu: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", code])
+    os.sched_setaffinity(process.pid, {cpu})
+    return process
+
+
+BUSY = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass"
+LIGHT = """
+import time
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    spin = time.monotonic() + 0.002
+    while time.monotonic() < spin: pass
+    time.sleep(0.02)
+"""
+
+
+def _measure(process: subprocess.Popen) -> Usage:
+    time.sleep(0.3)  # past interpreter start-up
+    meter = UsageMeter(process.pid)
+    meter.start()
+    time.sleep(1.0)
+    return meter.stop()
+
+
+def test_flag_fires_when_a_cpu_hog_shares_the_load_generators_core():
+    cpu = max(os.sched_getaffinity(0))
+    loadgen, hog = _pinned(BUSY, cpu), _pinned(BUSY, cpu)
+    try:
+        usage = _measure(loadgen)
+    finally:
+        for process in (loadgen, hog):
+            process.kill()
+            process.wait()
+    assert usage.cpu_pct < 75  # it only got about half the core: CPU % alone would not flag it
+    assert is_loadgen_bound(usage)
+
+
+def test_flag_stays_off_for_a_lightly_loaded_generator():
+    loadgen = _pinned(LIGHT, max(os.sched_getaffinity(0)))
+    try:
+        usage = _measure(loadgen)
+    finally:
+        loadgen.kill()
+        loadgen.wait()
+    assert not is_loadgen_bound(usage)

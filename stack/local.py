@@ -28,6 +28,9 @@ from .servers import ROOT
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
 PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
+# Seven servers x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8) is 112: above PostgreSQL's
+# default of 100, with room for the tests' and manage.py's own connections.
+PG_MAX_CONNECTIONS = 200
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"
 
@@ -149,6 +152,7 @@ def render_configs(binaries: Binaries) -> None:
             postgres=binaries.postgres_bin / "postgres",
             postgres_user=postgres_user(),
             pg_port=PG_PORT,
+            pg_max_connections=PG_MAX_CONNECTIONS,
             redis=binaries.redis,
             redis_port=REDIS_PORT,
             nginx=binaries.nginx,

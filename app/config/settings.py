@@ -85,8 +85,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://app@127.0.0.1:5432/app")}
 DATABASES["default"].update(
     CONN_MAX_AGE=0,
-    # With the pool, this makes psycopg check a connection before lending it, so a PostgreSQL
-    # restart costs no failed request once the server is back.
+    # With the pool, this makes psycopg check a connection before lending it, so connections
+    # broken by a PostgreSQL restart are replaced instead of failing requests (the fault tests
+    # still see at most one failed request per process right after a restart).
     CONN_HEALTH_CHECKS=True,
     OPTIONS={
         "pool": {
@@ -139,6 +140,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -146,10 +149,25 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# `manage.py check --deploy` warnings silenced on purpose (tests/hardening/test_security.py runs it):
+SILENCED_SYSTEM_CHECKS = [
+    # W008 SECURE_SSL_REDIRECT off: TLS terminates in front of Django (nginx or a load balancer),
+    # which owns the http -> https redirect; SECURE_SSL_REDIRECT=1 makes Django do it too.
+    "security.W008",
+    # W005 / W021 HSTS includeSubDomains / preload: commitments for the whole domain and every
+    # subdomain, hard to undo; only the operator can make them (SECURE_HSTS_INCLUDE_SUBDOMAINS=1,
+    # SECURE_HSTS_PRELOAD=1).
+    "security.W005",
+    "security.W021",
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A 4xx is the client's mistake and already answered with a JSON body; logging each with a
+    # traceback would bury the 5xx that need attention.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }

@@ -5,6 +5,9 @@ Close codes a client can act on:
     1008  the request breaks a rule (an invalid room name)
     1009  the message is larger than WS_MAX_MESSAGE_BYTES
     1013  try again later: the channel layer (Redis) is unreachable
+
+Daphne (through autobahn) refuses to send any close code but 1000 and 3000-4999: there the same
+meaning goes out as 4000 + (code - 1000), that is 4003, 4008, 4009 and 4013.
 """
 
 import contextlib
@@ -26,8 +29,22 @@ def message_size(text_data: str | None, bytes_data: bytes | None) -> int:
     return len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
 
 
+def private_close_code(code: int) -> int:
+    """The private-use (4000-4999) mirror of a standard close code, for servers that refuse it."""
+    return 4000 + code - 1000
+
+
 class LimitedConsumer(AsyncWebsocketConsumer):
     """Closes with 1009 on a message over the size limit, before any work is done with it."""
+
+    async def close(self, code=None, reason=None):
+        try:
+            await super().close(code=code, reason=reason)
+        except Exception as error:
+            # autobahn (Daphne) raises a plain Exception for a close code it will not send.
+            if not (isinstance(code, int) and 1000 < code < 2000 and "invalid close code" in str(error)):
+                raise
+            await super().close(code=private_close_code(code), reason=reason)
 
     async def receive(self, text_data=None, bytes_data=None):
         if message_size(text_data, bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
@@ -56,22 +73,38 @@ class ChatConsumer(LimitedConsumer):
     """A room: each JSON message goes to every member, on whichever server they are connected."""
 
     group = None
+    client_gone = False
 
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         except (RedisError, OSError):
+            # Once the client has left, this is only the channel layer's poll being cancelled
+            # (redis-py can report that cancellation as a TimeoutError): nothing to tell anyone.
+            if self.client_gone:
+                return
             # Redis went away under a live socket: say so, instead of an abrupt 1011.
-            await send({"type": "websocket.close", "code": 1013, "reason": "channel layer unavailable"})
+            await self.close(code=1013, reason="channel layer unavailable")
+
+    async def websocket_disconnect(self, message):
+        self.client_gone = True
+        await super().websocket_disconnect(message)
 
     async def connect(self):
         room = self.scope["url_route"]["kwargs"]["room"]
-        await self.accept(headers=served_by_headers())
         if not ROOM_NAME.fullmatch(room):
+            await self.accept(headers=served_by_headers())
             await self.close(code=1008, reason="room names are 1-64 letters, digits, '-' or '_'")
             return
         self.group = f"chat.{room}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Join before accepting: a client that sees its handshake complete is in the room, so a
+        # message sent right after it connects reaches it.
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except (RedisError, OSError):
+            await self.accept(headers=served_by_headers())
+            raise  # __call__ closes the accepted socket with 1013
+        await self.accept(headers=served_by_headers())
 
     async def disconnect(self, code):
         if self.group:

@@ -1,0 +1,157 @@
+"""Shared helpers of the hardening tests: raw requests, the ports, health and process checks."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+import httpx
+import psutil
+import websocket
+from websocket import ABNF
+
+from stack import local
+
+TRACEBACK_MARKERS = (b"Traceback (most recent call last)", b'File "/', b"django.core.exceptions")
+
+
+def http_ports(topology) -> list[tuple[int, str]]:
+    """(port, the server answering HTTP there): the production port and every server's own."""
+    return [(topology.production.port, topology.production.http.name)] + [
+        (server.port, server.name) for server in topology.servers
+    ]
+
+
+def websocket_ports(topology) -> list[tuple[int, str]]:
+    return [(topology.production.port, topology.production.websocket.name)] + [
+        (server.port, server.name) for server in topology.servers if server.websocket
+    ]
+
+
+def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client-side normalisation); status, headers, body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if complete(data):
+                break  # do not wait for a lingering close (nginx keeps reading an unwanted body)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/"), f"no HTTP response on {port} to {request[:80]!r}: {data[:200]!r}"
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = dechunk(body)
+    return int(lines[0].split()[1]), headers, body
+
+
+def dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, body = out + rest[:size], rest[size + 2:]
+    return out
+
+
+def complete(data: bytes) -> bool:
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return body.endswith(b"0\r\n\r\n")
+
+
+def assert_clean(status: int, body: bytes, where) -> None:
+    """The outcome every bad input must have: no 5xx and no traceback or internals in the body."""
+    assert status < 500, (where, status, body[:300])
+    for marker in TRACEBACK_MARKERS:
+        assert marker not in body, (where, body[:500])
+
+
+def wait_healthy(topology, timeout: float = 60) -> None:
+    """Every nginx port answers /healthz (no stuck or missing worker behind any of them)."""
+    pending = {port for port, _ in http_ports(topology)}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=3) as client:
+        while pending and time.monotonic() < deadline:
+            for port in sorted(pending):
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        pending.discard(port)
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(0.25)
+    assert not pending, f"not healthy after {timeout} s: ports {sorted(pending)}"
+
+
+def wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+    raise AssertionError(f"/readyz on {port} not 200 within {timeout} s")
+
+
+def open_socket(port: int, path: str, timeout: float = 10, **options) -> websocket.WebSocket:
+    options.setdefault("origin", f"http://127.0.0.1:{port}")
+    return websocket.create_connection(f"ws://127.0.0.1:{port}{path}", timeout=timeout, **options)
+
+
+def close_outcome(sock: websocket.WebSocket, timeout: float = 10) -> tuple[str, int | None]:
+    """How the server ended the socket: ("close", code) with a close frame, ("dropped", None) without.
+
+    A socket still open after `timeout` fails the test: a server must not leave a bad client hanging.
+    """
+    sock.settimeout(timeout)
+    try:
+        while True:
+            opcode, frame = sock.recv_data_frame(True)
+            if opcode == ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
+                return "close", code
+    except websocket.WebSocketTimeoutException:
+        raise AssertionError("the server left the socket open") from None
+    except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+        return "dropped", None
+    finally:
+        sock.shutdown()
+
+
+def server_processes(name: str) -> list[psutil.Process]:
+    """The processes of one program of the host run: its master and every descendant."""
+    program = name if name in {"postgres", "redis", "nginx"} else f"servers:{name}"
+    result = local.supervisorctl("pid", program)
+    master = psutil.Process(int(result.stdout.strip()))
+    return [master, *master.children(recursive=True)]
+
+
+def tree_rss(name: str) -> int:
+    total = 0
+    for process in server_processes(name):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total

@@ -1,0 +1,359 @@
+"""Faults under bounded load: a server down, a worker killed, a reload, PostgreSQL and Redis restarts.
+
+Each test restores what it disturbed and waits until every port is healthy again (conftest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psutil
+import psycopg
+import pytest
+import websocket
+
+from stack import local
+from tests.hardening.helpers import (
+    close_outcome,
+    open_socket,
+    server_processes,
+    wait_healthy,
+    wait_ready,
+    websocket_ports,
+)
+
+pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
+
+CONCURRENCY = 4
+
+
+class Load:
+    """CONCURRENCY threads requesting one URL in a loop until stopped (and for at most max_seconds)."""
+
+    def __init__(self, url: str, concurrency: int = CONCURRENCY, max_seconds: float = 30):
+        self.url, self.concurrency, self.max_seconds = url, concurrency, max_seconds
+        self.statuses: Counter = Counter()
+        self.slowest = 0.0
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def worker(self):
+        deadline = time.monotonic() + self.max_seconds
+        with httpx.Client(timeout=10) as client:
+            while not self.stopping.is_set() and time.monotonic() < deadline:
+                started = time.monotonic()
+                try:
+                    outcome = client.get(self.url).status_code
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                with self.lock:
+                    self.statuses[outcome] += 1
+                    self.slowest = max(self.slowest, time.monotonic() - started)
+
+    def __enter__(self):
+        self.pool = ThreadPoolExecutor(self.concurrency)
+        self.futures = [self.pool.submit(self.worker) for _ in range(self.concurrency)]
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for future in self.futures:
+            future.result()
+        self.pool.shutdown()
+
+    @property
+    def failed(self) -> int:
+        return sum(count for outcome, count in self.statuses.items() if outcome != 200)
+
+
+def workers(server: str) -> list[psutil.Process]:
+    """The processes that serve requests: the master's (or Daphne's supervisord's) children."""
+    master = server_processes(server)[0]
+    alive = []
+    for child in master.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                alive.append(child)
+        except psutil.Error:
+            pass  # gone meanwhile: a worker being replaced
+    return alive
+
+
+def wait_for_workers(server: str, count: int, gone: int, timeout: float = 30) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = workers(server)
+        if len(current) >= count and gone not in {worker.pid for worker in current}:
+            return current
+        time.sleep(0.25)
+    raise AssertionError(f"{server}: {count} workers not back within {timeout} s")
+
+
+@pytest.mark.parametrize("down", ["gunicorn", "uvicorn"])
+def test_upstream_down_is_a_prompt_json_502_and_other_ports_are_unaffected(stack, topology, down):
+    server = topology[down]
+    production = topology.production
+    # The ports that lose their upstream: the server's own, and the production route it carries.
+    lost = [f"http://127.0.0.1:{server.port}/json"]
+    if production.http.name == down:
+        lost.append(f"http://127.0.0.1:{production.port}/json")
+    if production.websocket.name == down:
+        lost.append(f"http://127.0.0.1:{production.port}/ws/echo/")
+    fine = [f"http://127.0.0.1:{other.port}/json" for other in topology.servers if other.name != down]
+    if production.http.name != down:
+        fine.append(f"http://127.0.0.1:{production.port}/json")
+    stack.stop(f"servers:{down}")
+    try:
+        with httpx.Client(timeout=5) as client:
+            for url in lost:
+                started = time.monotonic()
+                response = client.get(url, headers={"Upgrade": "websocket", "Connection": "Upgrade"}
+                                      if "/ws/" in url else {})
+                elapsed = time.monotonic() - started
+                assert response.status_code == 502, (url, response.status_code)
+                assert response.json()["error"] == "bad gateway"
+                assert response.headers["x-served-by"] == "nginx"
+                assert elapsed < 1, (url, elapsed)
+            for url in fine:
+                assert client.get(url).status_code == 200, url
+    finally:
+        stack.start(f"servers:{down}")
+    wait_healthy(topology)
+
+
+@pytest.mark.parametrize("name", [
+    "gunicorn", "gunicorn-gthread", "gunicorn-asgi", "uvicorn", "daphne", "granian-wsgi", "granian-asgi",
+])
+def test_a_killed_worker_is_respawned_under_load(topology, name):
+    server = topology[name]
+    before = workers(name)
+    assert before, f"{name} has no worker processes"
+    victim = before[0]
+    with Load(f"http://127.0.0.1:{server.port}/db") as load:
+        time.sleep(1.5)
+        os.kill(victim.pid, signal.SIGKILL)
+        time.sleep(3.5)
+    after = wait_for_workers(name, len(before), victim.pid)
+    print(f"\n{name}: killed worker {victim.pid}; {sum(load.statuses.values())} requests, "
+          f"failed {load.failed} {dict(load.statuses)}; workers now {[w.pid for w in after]}")
+    assert load.statuses[200] > 0
+    assert load.failed <= CONCURRENCY, dict(load.statuses)
+
+
+@pytest.mark.parametrize("name", ["gunicorn", "gunicorn-gthread"])
+def test_gunicorn_graceful_reload_under_load_fails_nothing(topology, name):
+    server = topology[name]
+    before = {worker.pid for worker in workers(name)}
+    master = server_processes(name)[0]
+    with Load(f"http://127.0.0.1:{server.port}/db") as load:
+        time.sleep(1)
+        master.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and before & {worker.pid for worker in workers(name)}:
+            time.sleep(0.25)
+        time.sleep(1)
+    print(f"\n{name} HUP: {dict(load.statuses)}")
+    assert not before & {worker.pid for worker in workers(name)}, "old workers still there"
+    assert load.failed == 0, dict(load.statuses)
+
+
+def database_connections(url: str) -> int:
+    with psycopg.connect(url, connect_timeout=2) as connection:
+        return connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+
+def timed(url: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = httpx.get(url, timeout=15)
+    return response, time.monotonic() - started
+
+
+def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(stack, topology):
+    env = local.app_environment()
+    url = env["DATABASE_URL"]
+    per_process = int(env.get("DB_POOL_MAX_SIZE", "8"))
+    bound = sum(int(server.env.get("WEB_CONCURRENCY", env["WEB_CONCURRENCY"])) * per_process
+                for server in topology.servers)
+    masters = {server.name: server_processes(server.name)[0].pid for server in topology.servers}
+    urls = [f"http://127.0.0.1:{server.port}/db" for server in topology.servers]
+    peak = 0
+
+    def sample():
+        nonlocal peak
+        peak = max(peak, database_connections(url))
+
+    with Load(urls[0]) as warm, Load(urls[1]):
+        time.sleep(1)
+        sample()
+    assert warm.statuses[200] > 0
+    stack.stop("postgres")
+    try:
+        # Every port at once, two requests each: all fail fast and clearly.
+        with ThreadPoolExecutor(len(urls) * 2) as pool:
+            results = list(pool.map(lambda request_url: (request_url, timed(request_url)), urls * 2))
+        outage = {}
+        for request_url, (response, elapsed) in results:
+            outage.setdefault(request_url, []).append((response.status_code, round(elapsed, 2)))
+            assert response.status_code == 503, (request_url, response.text[:200])
+            assert response.json()["error"] == "database unavailable"
+            # DB_POOL_TIMEOUT (3 s) bounds the wait; no hang, no 500.
+            assert elapsed < 8, (request_url, elapsed)
+        print("\nPostgreSQL down:", outage)
+    finally:
+        stack.start("postgres")
+    recovered = {}
+    deadline = time.monotonic() + 60
+    with httpx.Client(timeout=15) as client:
+        for request_url in urls:
+            started = time.monotonic()
+            while client.get(request_url).status_code != 200:
+                assert time.monotonic() < deadline, f"{request_url} did not recover"
+                time.sleep(0.25)
+            recovered[request_url] = round(time.monotonic() - started, 2)
+    print("recovered after:", recovered)
+    # Under load on every port at once, the pools together stay within their bound.
+    loads = [Load(request_url, concurrency=3) for request_url in urls]
+    for load in loads:
+        load.__enter__()
+    try:
+        for _ in range(10):
+            sample()
+            time.sleep(0.3)
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+    after = {server.name: dict(load.statuses) for server, load in zip(topology.servers, loads, strict=True)}
+    print(f"after recovery, under load: {after}")
+    print(f"PostgreSQL connections: peak {peak}, bound {bound} (sum of WEB_CONCURRENCY x DB_POOL_MAX_SIZE)")
+    assert 0 < peak <= bound
+    # A worker process that got no request while PostgreSQL was back may still lend one dead
+    # connection from before the restart: at most one failed request per process, then none.
+    for server, load in zip(topology.servers, loads, strict=True):
+        assert load.failed <= len(workers(server.name)), (server.name, dict(load.statuses))
+    assert {server.name: server_processes(server.name)[0].pid for server in topology.servers} == masters
+
+
+def chat(port: int, room: str) -> websocket.WebSocket:
+    return open_socket(port, f"/ws/chat/{room}/", timeout=10)
+
+
+def test_redis_down_keeps_http_and_closes_chats_with_1013(stack, topology):
+    asgi = websocket_ports(topology)[1:]
+    room = f"redis-{os.getpid()}"
+    sockets = {server: chat(port, room) for port, server in asgi}
+    stack.stop("redis")
+    try:
+        with httpx.Client(timeout=5) as client:
+            for port, _ in [(topology.production.port, None), *((s.port, None) for s in topology.servers)]:
+                assert client.get(f"http://127.0.0.1:{port}/json").status_code == 200, port
+        outcomes = {server: close_outcome(sock, timeout=15) for server, sock in sockets.items()}
+        print("\nchat sockets when Redis went away:", outcomes)
+        for server, outcome in outcomes.items():
+            assert outcome == ("close", 4013 if server == "daphne" else 1013), (server, outcome)
+    finally:
+        stack.start("redis")
+    for port, _ in asgi:
+        wait_ready(port)
+    # New chat connections work again, across servers. A process's channel layer may still hold a
+    # connection from before the outage: its first use fails, and that socket is closed with 1013,
+    # which tells the client to try again, so a client (like the page's chat.js) reconnects.
+    attempts = {server: joined_after_outage(port, f"{room}-back", server) for port, server in asgi}
+    print("attempts to join a room once Redis was back:", attempts)
+    assert all(count <= 5 for count in attempts.values()), attempts
+
+
+def joined_after_outage(port: int, room: str, server: str) -> int:
+    for attempt in range(1, 6):
+        sock = chat(port, room)
+        try:
+            sock.send(json.dumps({"message": "back", "id": server}))
+            data = sock.recv()
+            if data:
+                assert json.loads(data)["message"] == "back", server
+                return attempt
+        except websocket.WebSocketConnectionClosedException:
+            pass
+        finally:
+            sock.close()
+        time.sleep(0.5)
+    raise AssertionError(f"{server}: no chat after Redis came back")
+
+
+SLOW_CLIENTS = 200
+SLOW_SECONDS = 6
+
+
+def slow_clients(port: int, count: int, stop: threading.Event) -> threading.Thread:
+    """count connections that each send a request line, then one header byte a second: bounded."""
+
+    def run():
+        import socket
+
+        connections = []
+        try:
+            for _ in range(count):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+                sock.sendall(b"GET /json HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                connections.append(sock)
+            deadline = time.monotonic() + SLOW_SECONDS + 5
+            while not stop.is_set() and time.monotonic() < deadline:
+                for sock in connections:
+                    with contextlib.suppress(OSError):
+                        sock.sendall(b"X")
+                stop.wait(1)
+        finally:
+            for sock in connections:
+                sock.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
+    started = time.monotonic()
+    try:
+        status = httpx.get(url, timeout=timeout).status_code
+    except httpx.TimeoutException:
+        status = "timeout"
+    return status, time.monotonic() - started
+
+
+def test_slowloris_is_absorbed_by_nginx_but_starves_gunicorn_sync_workers_directly(topology):
+    gunicorn = topology["gunicorn"]
+    stop = threading.Event()
+    thread = slow_clients(gunicorn.port, SLOW_CLIENTS, stop)
+    try:
+        time.sleep(2)
+        through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", 5) for _ in range(5)]
+    finally:
+        stop.set()
+        thread.join()
+    print(f"\n{SLOW_CLIENTS} slow clients on nginx {gunicorn.port}: normal requests {through_nginx}")
+    assert all(status == 200 and elapsed < 1 for status, elapsed in through_nginx)
+
+    # The same trick straight at Gunicorn's socket: WEB_CONCURRENCY slow clients hold every sync worker.
+    stop = threading.Event()
+    thread = slow_clients(gunicorn.internal_port, 2 * len(workers("gunicorn")), stop)
+    try:
+        time.sleep(2)
+        direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", 3)
+        through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json", 3)
+    finally:
+        stop.set()
+        thread.join()
+    print(f"slow clients on gunicorn's own {gunicorn.internal_port}: a normal request {direct}; "
+          f"another server's nginx port meanwhile {through_nginx_meanwhile}")
+    assert direct[0] == "timeout", direct
+    assert through_nginx_meanwhile[0] == 200

@@ -1,0 +1,156 @@
+"""Bad WebSocket clients on every ASGI port: each gets a clean close, and the server keeps serving.
+
+Daphne sends the private-use mirror of a standard close code (4000 + code - 1000): autobahn refuses
+to send 1008, 1009 or 1013 from a server (see realtime/consumers.py).
+"""
+
+import json
+import time
+
+import httpx
+import pytest
+import websocket
+from websocket import ABNF
+
+from tests.hardening.helpers import close_outcome, open_socket, tree_rss, websocket_ports
+
+pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
+
+
+def expected_code(server: str, code: int) -> int:
+    return 4000 + code - 1000 if server == "daphne" else code
+
+
+def test_message_over_the_limit_closes_1009(topology, settings_limit=64 * 1024):
+    for port, server in websocket_ports(topology):
+        sock = open_socket(port, "/ws/echo/")
+        sock.send("x" * (settings_limit + 1))
+        assert close_outcome(sock) == ("close", expected_code(server, 1009)), (port, server)
+
+
+def test_frame_over_the_server_limit_is_refused_cleanly(topology):
+    """2 MB is over WS_MAX_FRAME_BYTES (1 MB): the server's own limit, before the app sees it."""
+    outcomes = {}
+    for port, server in websocket_ports(topology):
+        sock = open_socket(port, "/ws/echo/")
+        try:
+            sock.send("x" * 2_000_000)
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
+            outcomes[f"{port}:{server}"] = ("dropped while sending", None)
+            continue
+        outcome = close_outcome(sock)
+        assert outcome in (("close", 1009), ("close", 4009), ("dropped", None)), (port, outcome)
+        outcomes[f"{port}:{server}"] = outcome
+    print("2 MB frame:", outcomes)
+
+
+def test_invalid_utf8_in_a_text_frame_ends_the_socket(topology):
+    outcomes = {}
+    for port, server in websocket_ports(topology):
+        sock = open_socket(port, "/ws/echo/")
+        sock.send_frame(ABNF.create_frame(b"ok \xff\xfe \xc0\xaf", ABNF.OPCODE_TEXT))
+        outcome = close_outcome(sock)
+        # 1007 is the standard answer; a close without a code, or a dropped connection, is still clean.
+        assert outcome in (("close", 1007), ("close", None), ("dropped", None)), (port, outcome)
+        outcomes[f"{port}:{server}"] = outcome
+    print("invalid UTF-8:", outcomes)
+
+
+ROOMS = [
+    "a%20b", "a" * 65, "a" * 3000, "%C3%A9t%C3%A9", "..", "a.b", "%00", "a%0Ab", "%F0%9F%92%A9", "%25", "a;b",
+]
+
+
+@pytest.mark.parametrize("room", ROOMS, ids=[room[:20] for room in ROOMS])
+def test_invalid_room_names_close_1008(topology, room):
+    for port, server in websocket_ports(topology):
+        try:
+            sock = open_socket(port, f"/ws/chat/{room}/")
+        except websocket.WebSocketBadStatusException as refused:
+            # A NUL byte in the path never gets past nginx: its own 400 at the handshake.
+            assert room == "%00" and refused.status_code == 400, (port, room, refused.status_code)
+            continue
+        assert close_outcome(sock) == ("close", expected_code(server, 1008)), (port, server, room[:20])
+
+
+def test_undecodable_room_name_is_refused(topology):
+    """Bytes that are not UTF-8 in the path: refused at the handshake or closed, never accepted."""
+    outcomes = {}
+    for port, server in websocket_ports(topology):
+        try:
+            sock = open_socket(port, "/ws/chat/%FF%FE/")
+        except websocket.WebSocketBadStatusException as refused:
+            assert 400 <= refused.status_code < 500, (port, refused.status_code)
+            outcomes[f"{port}:{server}"] = refused.status_code
+            continue
+        except (websocket.WebSocketConnectionClosedException, ConnectionError):
+            outcomes[f"{port}:{server}"] = "dropped at the handshake"
+            continue
+        outcome = close_outcome(sock)
+        assert outcome in (("close", expected_code(server, 1008)), ("dropped", None)), (port, outcome)
+        outcomes[f"{port}:{server}"] = outcome
+    print("room %FF%FE:", outcomes)
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1.evil.example", None])
+def test_foreign_or_missing_origin_is_refused_403(topology, origin):
+    for port, _ in websocket_ports(topology):
+        options = {"suppress_origin": True} if origin is None else {"origin": origin}
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            open_socket(port, "/ws/echo/", **options)
+        assert refused.value.status_code == 403, port
+
+
+FLOOD_SECONDS = 3
+FLOOD_MESSAGE = "f" * 4096
+FLOOD_MAX_MESSAGES = 20_000  # 80 MB at most
+UNTHROTTLED = {"daphne"}
+
+
+def flood(port: int) -> tuple[int, str]:
+    """One client sends as fast as it can and never reads: how far it gets, and how it ends."""
+    sock = open_socket(port, "/ws/echo/", timeout=2)
+    sent, ending = 0, "still open"
+    deadline = time.monotonic() + FLOOD_SECONDS
+    try:
+        while sent < FLOOD_MAX_MESSAGES and time.monotonic() < deadline:
+            sock.send(FLOOD_MESSAGE)
+            sent += 1
+    except websocket.WebSocketTimeoutException:
+        ending = "throttled (the server stopped reading)"
+    except (websocket.WebSocketConnectionClosedException, ConnectionError) as error:
+        ending = f"closed ({type(error).__name__})"
+    finally:
+        sock.shutdown()
+    return sent, ending
+
+
+def test_a_flooding_client_is_throttled_and_others_are_served(topology):
+    """Backpressure, not buffering: the server's memory stays bounded and other clients get answers.
+
+    Daphne is the known exception: it reads and queues everything a client sends (autobahn/Twisted
+    apply no backpressure to the application), so its memory grows with the flood. The flood here
+    is capped (80 MB), so the test bounds it and reports it instead of hiding it.
+    """
+    report = {}
+    for port, server in websocket_ports(topology)[1:]:
+        before = tree_rss(server)
+        sent, ending = flood(port)
+        grown = (tree_rss(server) - before) / 2**20
+        # Another client on the same port, right after: served promptly.
+        started = time.monotonic()
+        other = open_socket(port, "/ws/echo/", timeout=5)
+        other.send(json.dumps({"n": 1}))
+        assert json.loads(other.recv()) == {"n": 1}, port
+        other.close()
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        answered = time.monotonic() - started
+        report[server] = f"sent {sent} x 4 KB in <= {FLOOD_SECONDS} s, {ending}, RSS +{grown:.0f} MiB, " \
+                         f"other client answered in {answered:.2f} s"
+        assert answered < 5, (server, answered)
+        if server in UNTHROTTLED:
+            assert grown < 250, (server, grown)
+        else:
+            assert ending.startswith(("throttled", "closed")), (server, ending)
+            assert grown < 50, (server, grown)
+    print("\nflood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))

@@ -19,6 +19,8 @@ class Server:
     internal_port: int
     command: str
     env: dict[str, str] = field(default_factory=dict)
+    # Known, documented departures from what the others do; tests and reports read them.
+    quirks: tuple[str, ...] = ()
 
     @property
     def websocket(self) -> bool:
@@ -51,7 +53,14 @@ class Topology:
 def load(path: Path = SERVERS_FILE) -> Topology:
     data = tomllib.loads(path.read_text())
     servers = tuple(
-        Server(name=name, **{**spec, "env": {k: str(v) for k, v in spec.get("env", {}).items()}})
+        Server(
+            name=name,
+            **{
+                **spec,
+                "env": {k: str(v) for k, v in spec.get("env", {}).items()},
+                "quirks": tuple(spec.get("quirks", ())),
+            },
+        )
         for name, spec in data["servers"].items()
     )
     by_name = {server.name: server for server in servers}

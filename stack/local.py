@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import render, servers
+from . import certs, render, servers
 from .servers import ROOT
 
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
@@ -132,7 +132,7 @@ def init_postgres(binaries: Binaries) -> None:
 
 
 def render_configs(binaries: Binaries) -> None:
-    target = render.host_target(RUN)
+    target = render.host_target(RUN, tls=certs.configured())
     main_conf, site = render.render(target)
     (RUN / "nginx").mkdir(parents=True, exist_ok=True)
     (RUN / "nginx" / "nginx.conf").write_text(main_conf)
@@ -252,6 +252,8 @@ def up() -> None:
     supervisorctl("start", "nginx", check=False)
     for port in [topology.production.port, *(server.port for server in topology.servers)]:
         wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, "nginx.log")
+    wait_for(f"nginx TLS on 127.0.0.1:{topology.production.tls_port}",
+             lambda: port_open(topology.production.tls_port), 30, "nginx.log")
     print_urls(topology)
 
 
@@ -260,6 +262,8 @@ def print_urls(topology: servers.Topology) -> None:
     print(f"\nThe stack is up (logs: {RUN / 'logs'}).")
     print(f"  http://127.0.0.1:{production.port}/  production routing: HTTP -> {production.http.name}, "
           f"/ws/ -> {production.websocket.name}, /static/ -> nginx")
+    print(f"  https://127.0.0.1:{production.tls_port}/  the same over TLS and HTTP/2 "
+          f"(certificate: {certs.configured().certificate})")
     for server in topology.servers:
         print(f"  http://127.0.0.1:{server.port}/  {server.label}")
     print(f"  PostgreSQL 127.0.0.1:{PG_PORT}, Redis 127.0.0.1:{REDIS_PORT}\nStop it with `make local-down`.")

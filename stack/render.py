@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import servers
+from . import certs, servers
 from .servers import ROOT, Server
 
 NGINX_DIR = ROOT / "nginx"
@@ -32,6 +32,8 @@ class Target:
     temp_dir: str
     site_include: str
     container: bool
+    # The certificate for the TLS production port; None serves no TLS port.
+    tls: certs.Certificate | None = None
 
     def upstream_address(self, server: Server) -> str:
         if self.container:
@@ -39,7 +41,7 @@ class Target:
         return f"127.0.0.1:{server.internal_port}"
 
 
-def host_target(run_dir: Path) -> Target:
+def host_target(run_dir: Path, tls: certs.Certificate | None = None) -> Target:
     return Target(
         listen_host="127.0.0.1:",
         static_root=str(run_dir / "static"),
@@ -47,6 +49,7 @@ def host_target(run_dir: Path) -> Target:
         temp_dir=str(run_dir / "nginx"),
         site_include=str(run_dir / "nginx" / "site.conf"),
         container=False,
+        tls=tls,
     )
 
 

@@ -30,6 +30,7 @@ class Server:
 @dataclass(frozen=True)
 class Production:
     port: int
+    tls_port: int
     http: Server
     websocket: Server
 
@@ -65,7 +66,8 @@ def load(path: Path = SERVERS_FILE) -> Topology:
     )
     by_name = {server.name: server for server in servers}
     production = data["production"]
-    ports = [production["port"]] + [s.port for s in servers] + [s.internal_port for s in servers]
+    ports = [production["port"], production["tls_port"]]
+    ports += [s.port for s in servers] + [s.internal_port for s in servers]
     if len(set(ports)) != len(ports):
         raise ValueError(f"{path.name}: every port must be unique, got {ports}")
     for role in ("http", "websocket"):
@@ -76,5 +78,10 @@ def load(path: Path = SERVERS_FILE) -> Topology:
         raise ValueError(f"{path.name}: production websocket server {websocket.name!r} is not ASGI")
     return Topology(
         servers=servers,
-        production=Production(port=production["port"], http=by_name[production["http"]], websocket=websocket),
+        production=Production(
+            port=production["port"],
+            tls_port=production["tls_port"],
+            http=by_name[production["http"]],
+            websocket=websocket,
+        ),
     )

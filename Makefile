@@ -6,14 +6,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := nginx postgresql redis-server wrk
+APT_PACKAGES := nginx postgresql redis-server wrk curl openssl
 
-.PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status
+.PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, wrk
+deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, wrk, curl, openssl
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
@@ -47,14 +47,26 @@ local: deps venv ## Like local-up, in the foreground with logs; Ctrl-C stops it 
 local-status: ## Show the host run's processes
 	$(PYTHON) -m stack status
 
-test: deps venv lint ## The full test suite: unit, integration through the host run
-	$(VENV)/bin/pytest
+certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the host run makes them if missing)
+	$(PYTHON) -m stack certs
+
+# The host-run suites first (their fixture starts and stops the host run), then the containers,
+# which need the same ports.
+test: deps venv lint ## Everything: unit, integration, hardening and bench tests on the host run, then the containers
+	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest
+	$(MAKE) --no-print-directory test-containers
 
 test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
 	$(VENV)/bin/pytest tests/unit
 
 test-integration: deps venv ## Integration tests through nginx on every server port
 	$(VENV)/bin/pytest tests/integration
+
+test-hardening: deps venv ## Bad input, faults (outages, crashes, slow clients), security and TLS checks
+	$(VENV)/bin/pytest tests/hardening
+
+audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs PyPI's JSON API)
+	$(VENV)/bin/pip-audit --no-deps --disable-pip -r requirements/app.txt -r requirements/dev.txt
 
 # ================================================================================================
 # Benchmarks: Locust (and wrk for plaintext) against every server through nginx, reports/<time>/.
@@ -95,8 +107,11 @@ UP_TIMEOUT ?= 180
 	@echo "make: created .env from .env.example, with a generated SECRET_KEY and POSTGRES_PASSWORD."
 	@echo "make: review it (ports, limits, ALLOWED_HOSTS) and keep it out of version control."
 
+# The app image (built by the migrate service) before nginx's, which is built FROM it: stated
+# here rather than left to each Compose version's build order.
 up: .env ## Build and start the stack in containers, wait until every service is healthy
-	$(COMPOSE_BUILD_ENV) $(COMPOSE) build
+	$(COMPOSE_BUILD_ENV) $(COMPOSE) build migrate
+	$(COMPOSE_BUILD_ENV) $(COMPOSE) build nginx
 	$(COMPOSE) up -d --remove-orphans
 	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
@@ -119,7 +134,7 @@ up: .env ## Build and start the stack in containers, wait until every service is
 	done
 	@address=$$($(COMPOSE) port nginx 8080 | sed 's/:[0-9]*$$//'); \
 	case "$$address" in 0.0.0.0|"") address=127.0.0.1 ;; esac; \
-	echo; echo "The stack is up ($(COMPOSE) ps: \`make ps\`, logs: \`make logs\`, stop: \`make down\`):"; \
+	echo; echo "The stack is up (\`make ps\` lists the containers, \`make logs\` follows the logs, \`make down\` stops it):"; \
 	python3 -c 'import sys; from stack import servers; t = servers.load(); h = sys.argv[1]; \
 	print(f"  http://{h}:{t.production.port}/  production: HTTP -> {t.production.http.name}, /ws/ -> {t.production.websocket.name}"); \
 	[print(f"  http://{h}:{s.port}/  {s.label}") for s in t.servers]' "$$address" 2>/dev/null \
@@ -139,7 +154,7 @@ ps: ## List the containers with their state and health
 	@$(NO_ENV_FILE); $(COMPOSE) ps
 
 # The integration tests (the same files as test-integration), through the containers this time,
-# plus tests/containers: persistence across down/up, restart after a kill, hardening, limits.
+# plus tests/containers: persistence across down/up, restart after a crash, hardening, limits.
 # Builds from stand-in images and a host-made wheelhouse, offline (tests/containers/README.md).
 # Fixture setup (the build) is not counted against pytest's per-test timeout.
 test-containers: venv ## Integration tests through the Compose stack, plus its own checks

@@ -1,10 +1,12 @@
 """Shared fixtures: the running stack, started once for the whole session when needed."""
 
+import os
+
 import pytest
 
 from stack import servers
 from tests.environment import PRIVATE_SERVICES
-from tests.stacks import HostRun
+from tests.stacks import ComposeRun, HostRun
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +15,9 @@ def stack():
 
     A stack that was already running (`make local-up`) is used and left running; one this
     fixture started is stopped at the end, so a test run leaves nothing behind.
+    STACK=containers: the same topology from docker-compose.yml instead (`make test-containers`).
     """
-    running = HostRun()
+    running = ComposeRun() if os.environ.get("STACK") == "containers" else HostRun()
     running.up()
     yield running
     running.down()

@@ -1,10 +1,30 @@
-"""The running topologies a test can go through: the host run (default) and, later, Compose.
+"""The running topologies a test can go through: the host run (default) and Compose (STACK=containers).
 
 Both expose the same ports (servers.toml), so the integration tests are written once and run
 against either; a stack only says how to start, stop and disturb its parts.
 """
 
-from stack import local
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from stack import local, servers
+from stack.servers import ROOT
 
 
 class HostRun:
@@ -28,3 +48,305 @@ class HostRun:
 
     def start(self, service: str) -> None:
         local.supervisorctl("start", service)
+
+
+class ComposeError(Exception):
+    """A step of the container stack failed; the message carries what to look at."""
+
+
+class ComposeRun:
+    """docker-compose.yml, built and run the way CI can: no registry, no network in the build.
+
+    The official base images are replaced by the stand-ins (tests/containers/README.md) through
+    tests/containers/compose.test.yml, and pip installs from a wheelhouse made here on the host.
+    The project has its own name, image tag, subnet and settings file, so it never touches a
+    stack started with `make up` (whose ports it needs free, though, as does the host run's).
+
+    up: engine (tests/containers/docker-setup if none answers), stand-ins, wheelhouse, build,
+    `up -d`, then wait until every service is healthy. down: `down -v`, images are kept (cache).
+    """
+
+    name = "containers"
+    project = "django-servers-test"
+    override = ROOT / "tests" / "containers" / "compose.test.yml"
+    work = Path(tempfile.gettempdir()) / "django-servers-compose-test"
+    # The base images' Python: the wheelhouse must be made for it.
+    image_python = (3, 11)
+    settings = {
+        "COMPOSE_PROJECT_NAME": project,
+        "IMAGE_REPOSITORY": "django-servers",
+        # Never the tag `make up` uses: these images are built from stand-ins.
+        "IMAGE_TAG": "standin-test",
+        "BIND_ADDRESS": "127.0.0.1",
+        # Not the default network either, in case a `make up` network still exists.
+        "APP_NETWORK": "10.213.48",
+        "SECURE_COOKIES": "0",
+        "WEB_CONCURRENCY": "2",
+        "APP_CPUS": "1.0",
+        "APP_MEMORY": "512M",
+    }
+    # Seconds for the steps that can legitimately take long on a cold machine.
+    build_timeout = 1200
+    healthy_timeout = 240
+    # Phase durations of the last up(), for the end-of-session summary.
+    timings: dict[str, float] = {}
+
+    def __init__(self):
+        self.log_file = self.work / "compose-test.log"
+        self.env_file = self.work / "test.env"
+        self.topology = servers.load()
+
+    # ---- the stack interface -------------------------------------------------------------------
+
+    def up(self) -> None:
+        if os.environ.get("SKIP_CONTAINERS") == "1":
+            pytest.skip("SKIP_CONTAINERS=1: the container stack is not tested")
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log_file.write_text("")
+        self.write_settings()
+        ComposeRun.timings = {}
+        started = time.monotonic()
+        try:
+            self.timed("engine", self.ensure_engine)
+            # Leftovers of an interrupted run (same project name) hold the ports and the volume.
+            self.compose("down", "-v", "--remove-orphans", timeout=180)
+            self.free_ports()
+            self.timed("stand-ins", lambda: self.run([str(ROOT / "tests/containers/build-standins")],
+                                                       timeout=self.build_timeout))
+            wheelhouse = self.timed("wheelhouse", self.wheelhouse)
+            self.timed("build", lambda: self.build(wheelhouse))
+            self.timed("up", self.start_all)
+        except ComposeError as error:
+            if self.engine_ready():
+                with contextlib.suppress(ComposeError):
+                    self.compose("down", "-v", "--remove-orphans", timeout=120, check=False)
+            pytest.exit(f"container stack: {error}\n(full log: {self.log_file})", returncode=1)
+        ComposeRun.timings["total"] = time.monotonic() - started
+
+    def down(self) -> None:
+        self.compose("down", "-v", "--remove-orphans", timeout=180, check=False)
+
+    def stop(self, service: str) -> None:
+        self.compose("stop", service, timeout=60)
+
+    def start(self, service: str) -> None:
+        self.compose("start", service, timeout=60)
+        self.wait_healthy([service])
+
+    # ---- helpers the container tests use too ------------------------------------------------
+
+    @functools.cached_property
+    def compose_command(self) -> list[str]:
+        """`docker compose` (v2) when the plugin is there, else docker-compose (v1), like the Makefile."""
+        if self.quiet(["docker", "compose", "version"]):
+            return ["docker", "compose"]
+        return ["docker-compose"]
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        command = [*self.compose_command, "--project-name", self.project, "--env-file", str(self.env_file),
+                   "-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override), *args]
+        return self.run(command, timeout=timeout, check=check)
+
+    def start_all(self) -> None:
+        """`up -d` (Compose itself waits for the depends_on conditions), then every service healthy."""
+        self.compose("up", "-d", "--no-build", timeout=self.healthy_timeout)
+        self.wait_healthy()
+
+    def container(self, service: str) -> str:
+        """The id of the service's container (Compose v1 and v2 name them differently)."""
+        ids = self.run(["docker", "ps", "-a", "-q",
+                        "--filter", f"label=com.docker.compose.project={self.project}",
+                        "--filter", f"label=com.docker.compose.service={service}"]).split()
+        if len(ids) != 1:
+            raise ComposeError(f"expected one container for service {service!r}, found {ids}")
+        return ids[0]
+
+    def inspect(self, service: str) -> dict:
+        return json.loads(self.run(["docker", "inspect", self.container(service)]))[0]
+
+    def services(self) -> list[str]:
+        return self.compose("config", "--services").split()
+
+    def wait_healthy(self, services: list[str] | None = None, timeout: float | None = None) -> None:
+        """Every service running and healthy (migrate: exited 0); a failed one fails at once."""
+        services = services or self.services()
+        deadline = time.monotonic() + (timeout or self.healthy_timeout)
+        while True:
+            waiting, failed = [], []
+            for service in services:
+                try:
+                    state = self.inspect(service)["State"]
+                except ComposeError:
+                    waiting.append(f"{service} (no container yet)")
+                    continue
+                health = state.get("Health", {}).get("Status", "none")
+                if (state["Status"], health) == ("running", "healthy"):
+                    continue
+                if state["Status"] == "exited" and health == "none" and state["ExitCode"] == 0:
+                    continue
+                if state["Status"] in ("created", "restarting") or health == "starting":
+                    waiting.append(f"{service} ({state['Status']}, {health})")
+                else:
+                    failed.append(service)
+            if failed:
+                raise ComposeError(f"not healthy: {', '.join(failed)}\n{self.diagnose(failed)}")
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise ComposeError(f"still waiting after {timeout or self.healthy_timeout:.0f} s for: "
+                                   f"{', '.join(waiting)}\n{self.diagnose([w.split()[0] for w in waiting])}")
+            time.sleep(1)
+
+    def diagnose(self, services: list[str]) -> str:
+        parts = [self.compose("ps", check=False, timeout=60)]
+        for service in services:
+            parts.append(f"--- last log lines of {service} ---")
+            parts.append(self.compose("logs", "--no-color", "--tail=40", service, check=False, timeout=60))
+        return "\n".join(parts)
+
+    # ---- the steps of up() ---------------------------------------------------------------------
+
+    def write_settings(self) -> None:
+        """The project's .env: fresh secrets per session, the rest fixed (tests read them back)."""
+        values = {
+            **self.settings,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "POSTGRES_PASSWORD": secrets.token_hex(24),
+        }
+        self.env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+        self.env_file.chmod(0o600)
+
+    def ensure_engine(self) -> None:
+        """An engine and Compose, set up by tests/containers/docker-setup if missing; else fail loudly."""
+        if self.engine_ready():
+            return
+        setup = ROOT / "tests" / "containers" / "docker-setup"
+        if os.geteuid() == 0:
+            self.run([str(setup)], timeout=600, check=False)
+        if not self.engine_ready():
+            raise ComposeError(
+                "NO DOCKER ENGINE: `docker info` fails or Compose is missing, so the container stack "
+                f"cannot be tested. Run {setup.relative_to(ROOT)} (as root), or point DOCKER_HOST at "
+                "an engine; to skip these tests deliberately, set SKIP_CONTAINERS=1."
+            )
+
+    def engine_ready(self) -> bool:
+        if shutil.which("docker") is None or not self.quiet(["docker", "info"]):
+            return False
+        return self.quiet(["docker", "compose", "version"]) or self.quiet(["docker-compose", "version"])
+
+    def free_ports(self) -> None:
+        """nginx publishes the host run's ports: stop the host run, refuse anything else."""
+        if local.supervisord_running():
+            print("container stack: stopping the host run (make local-up), whose ports it needs", flush=True)
+            local.down()
+        ports = [self.topology.production.port, *(server.port for server in self.topology.servers)]
+        taken = [port for port in ports if port_in_use(port)]
+        if taken:
+            raise ComposeError(
+                f"ports {taken} on 127.0.0.1 are in use (a stack from `make up`? `make down` stops "
+                "it); the container stack publishes them"
+            )
+
+    def wheelhouse(self) -> Path:
+        """Wheels for requirements/app.txt and the image's Python, cached per lock file content."""
+        lock = ROOT / "requirements" / "app.txt"
+        native = sys.implementation.name == "cpython" and sys.version_info[:2] == self.image_python
+        if native:
+            # This interpreter is the image's: pip picks exactly the wheels the image needs.
+            target: list[str] = []
+        else:
+            major, minor = self.image_python
+            target = ["--python-version", f"{major}.{minor}", "--implementation", "cp",
+                      "--abi", f"cp{major}{minor}", "--platform", f"manylinux_2_36_{platform.machine()}"]
+        key = hashlib.sha256(lock.read_bytes() + " ".join(target).encode()).hexdigest()[:16]
+        cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        cache = cache_root / "django-servers" / "wheelhouse" / key
+        if (cache / ".complete").exists():
+            return cache
+        partial = cache.with_name(f"{key}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                  "--only-binary=:all:", *target, "-r", str(lock), "-d", str(partial)], timeout=600)
+        (partial / ".complete").touch()
+        shutil.rmtree(cache, ignore_errors=True)
+        partial.rename(cache)
+        return cache
+
+    def build(self, wheelhouse: Path) -> None:
+        """Both images, offline, with the wheelhouse linked into the build context as ./wheels."""
+        wheels = ROOT / "wheels"
+        created = not wheels.exists()
+        wheels.mkdir(exist_ok=True)
+        added = []
+        try:
+            for wheel in wheelhouse.glob("*.whl"):
+                target = wheels / wheel.name
+                if not target.exists():
+                    try:
+                        os.link(wheel, target)
+                    except OSError:
+                        shutil.copy2(wheel, target)
+                    added.append(target)
+            # The app image first: nginx's image is built FROM it (see the Makefile's `up`).
+            self.compose("build", "migrate", timeout=self.build_timeout)
+            self.compose("build", "nginx", timeout=self.build_timeout)
+        finally:
+            for target in added:
+                target.unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    wheels.rmdir()
+
+    # ---- running commands ----------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """Only what docker and Compose need: the session's own variables (SECRET_KEY, DATABASE_URL
+        from tests/environment.py, ...) would otherwise win over the settings file."""
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_CACHE_HOME", "DEBIAN_MIRROR")
+        env = {
+            name: value for name, value in os.environ.items()
+            if name in keep or name.startswith(("DOCKER_", "DOCKERD_", "PIP_", "STANDIN_"))
+        }
+        # docker-compose v1 builds through docker-py and the classic builder; v2 ignores these.
+        env.update(DOCKER_BUILDKIT="0", COMPOSE_DOCKER_CLI_BUILD="0")
+        return env
+
+    def run(self, command: list[str], timeout: float = 300, check: bool = True) -> str:
+        with self.log_file.open("a") as log:
+            log.write(f"\n$ {' '.join(command)}\n")
+        try:
+            result = subprocess.run(command, cwd=ROOT, env=self.environment(), capture_output=True,
+                                    text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ComposeError(f"`{' '.join(command)}` did not finish within {timeout:.0f} s") from None
+        except OSError as error:
+            raise ComposeError(f"`{' '.join(command)}` could not run: {error}") from None
+        with self.log_file.open("a") as log:
+            log.write(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+            raise ComposeError(f"`{' '.join(command)}` failed with exit status {result.returncode}:\n{tail}")
+        return result.stdout
+
+    def quiet(self, command: list[str]) -> bool:
+        try:
+            result = subprocess.run(command, env=self.environment(), capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return result.returncode == 0
+
+    def timed(self, phase: str, step):
+        started = time.monotonic()
+        result = step()
+        ComposeRun.timings[phase] = time.monotonic() - started
+        return result
+
+
+def port_in_use(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

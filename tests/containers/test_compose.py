@@ -1,0 +1,185 @@
+"""The Compose stack itself: what the integration tests cannot see through the ports.
+
+Run by `make test-containers` (STACK=containers) after tests/integration, on the same stack: the
+definition agrees with servers.toml, every container runs unprivileged and hardened with the
+limits it was given, the database outlives `down` + `up`, and a crashed server comes back.
+"""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = [
+    pytest.mark.containers,
+    pytest.mark.skipif(
+        os.environ.get("STACK") != "containers",
+        reason="the container stack: run `make test-containers` (STACK=containers)",
+    ),
+]
+
+# Services that are not app servers; every other service must be a [servers.NAME].
+SUPPORT_SERVICES = {"nginx", "postgres", "redis", "migrate"}
+APP_UID = "10001"
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def memory_bytes(value: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    value = value.strip().lower().removesuffix("b")
+    if value[-1] in units:
+        return int(float(value[:-1]) * units[value[-1]])
+    return int(value)
+
+
+def process_uid(container: str) -> str:
+    """The real uid of the container's PID 1 (what the kernel sees, not what the image says)."""
+    status = docker("exec", container, "cat", "/proc/1/status")
+    return next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+
+
+def published_ports(nginx: dict) -> set[int]:
+    ports = set()
+    for port in nginx.get("ports", []):
+        if isinstance(port, dict):  # docker compose v2 prints the long syntax
+            ports.add(int(port["published"]))
+        else:  # docker-compose v1: "127.0.0.1:8080:8080/tcp"
+            ports.add(int(str(port).split("/")[0].split(":")[-2]))
+    return ports
+
+
+def test_compose_services_are_servers_toml(stack, topology):
+    """One service per server, named as nginx's upstream, with its start script and env."""
+    config = yaml.safe_load(stack.compose("config"))
+    services = config["services"]
+    assert set(services) - SUPPORT_SERVICES == set(topology.names)
+    for server in topology.servers:
+        service = services[server.name]
+        assert service["command"] == [f"/app/{server.command}"], server.name
+        environment = service["environment"]
+        assert environment["SERVED_BY"] == server.name
+        for name, value in server.env.items():
+            assert environment.get(name) == value, (server.name, name)
+        assert set(service["depends_on"]) == {"postgres", "redis", "migrate"}
+        assert server.name in services["nginx"]["depends_on"]
+    # nginx resolves its upstreams once: every server (and nginx) needs an address of its own.
+    addresses = [services[name]["networks"]["default"]["ipv4_address"] for name in ["nginx", *topology.names]]
+    assert len(set(addresses)) == len(addresses)
+    ports = {topology.production.port, *(server.port for server in topology.servers)}
+    assert published_ports(services["nginx"]) == ports
+    # Only nginx is reachable from the host.
+    assert [name for name, service in services.items() if service.get("ports")] == ["nginx"]
+
+
+def test_app_image_has_no_secret_and_runs_unprivileged(stack):
+    image = json.loads(docker("image", "inspect", f"{stack.settings['IMAGE_REPOSITORY']}/app:"
+                                                  f"{stack.settings['IMAGE_TAG']}"))[0]
+    config = image["Config"]
+    assert not [entry for entry in config["Env"] if entry.startswith("SECRET_KEY=")]
+    history = docker("image", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image["Id"])
+    assert stack.env_file.read_text().split("SECRET_KEY=")[1].split()[0] not in history
+    assert config["User"].split(":")[0] == APP_UID
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    assert config["StopSignal"] == "SIGTERM"
+
+
+def test_every_container_is_hardened(stack, topology):
+    """Read-only root, no capabilities, no privilege gain, never root: every long-running service."""
+    for service in ["nginx", "postgres", "redis", *topology.names]:
+        container = stack.inspect(service)
+        host = container["HostConfig"]
+        assert host["ReadonlyRootfs"] is True, service
+        assert host["CapDrop"] in (["ALL"], ["all"]), service
+        assert "no-new-privileges:true" in host["SecurityOpt"], service
+        assert host["RestartPolicy"]["Name"] == "unless-stopped", service
+        assert container["Config"]["User"] not in ("", "0", "root"), service
+        assert process_uid(container["Id"]) != "0", service
+
+
+def test_app_servers_run_as_the_app_user_with_equal_limits(stack, topology):
+    cpus = float(stack.settings["APP_CPUS"])
+    memory = memory_bytes(stack.settings["APP_MEMORY"])
+    for server in topology.servers:
+        container = stack.inspect(server.name)
+        assert container["Config"]["User"].split(":")[0] == APP_UID, server.name
+        assert process_uid(container["Id"]) == APP_UID, server.name
+        assert container["HostConfig"]["NanoCpus"] == int(cpus * 1e9), server.name
+        assert container["HostConfig"]["Memory"] == memory, server.name
+
+
+def test_migrate_ran_once_and_exited(stack):
+    container = stack.inspect("migrate")
+    assert container["State"]["Status"] == "exited"
+    assert container["State"]["ExitCode"] == 0
+    assert container["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
+
+
+def psql(stack, sql: str) -> str:
+    user = stack.settings.get("POSTGRES_USER", "app")
+    database = stack.settings.get("POSTGRES_DB", "app")
+    return docker("exec", stack.container("postgres"), "psql", "-U", user, "-d", database,
+                  "-v", "ON_ERROR_STOP=1", "-tAc", sql).strip()
+
+
+@pytest.mark.timeout(420)
+def test_database_survives_down_and_up(stack, topology):
+    marker = uuid.uuid4().hex
+    psql(stack, "CREATE TABLE IF NOT EXISTS compose_test_marker (value text)")
+    psql(stack, f"INSERT INTO compose_test_marker VALUES ('{marker}')")
+
+    stack.compose("down", timeout=180)  # no -v: the named volume stays
+    project = f"label=com.docker.compose.project={stack.project}"
+    assert not docker("ps", "-a", "-q", "--filter", project).strip()
+    stack.start_all()
+
+    assert psql(stack, f"SELECT count(*) FROM compose_test_marker WHERE value = '{marker}'") == "1"
+    # And the app sees the same data (the seeded World table) through nginx.
+    response = httpx.get(f"http://127.0.0.1:{topology.production.port}/db", timeout=10)
+    assert response.status_code == 200
+
+
+def crash(stack, container: dict) -> None:
+    """SIGKILL the container's main process from outside Docker's API, as the OOM killer would.
+
+    Not `docker kill`: Docker counts that as a deliberate stop and suspends the restart policy
+    until the next start (docker-kill(1)), so it cannot show the policy at work. A short-lived
+    helper in the engine's PID namespace sends the signal, so this works with a remote engine too.
+    """
+    image = f"{stack.settings['IMAGE_REPOSITORY']}/app:{stack.settings['IMAGE_TAG']}"
+    docker("run", "--rm", "--pid", "host", "--network", "none", "--user", "0", "--entrypoint", "sh",
+           image, "-c", f"kill -KILL {container['State']['Pid']}")
+
+
+@pytest.mark.timeout(240)
+def test_crashed_app_server_is_restarted_by_its_policy(stack, topology):
+    server = topology.production.http
+    before = stack.inspect(server.name)
+    crash(stack, before)
+
+    deadline = time.monotonic() + 60
+    while True:
+        state = stack.inspect(server.name)
+        if state["RestartCount"] > before["RestartCount"] and state["State"]["Status"] == "running":
+            break
+        assert time.monotonic() < deadline, f"{server.name} was not restarted: {state['State']}"
+        time.sleep(0.5)
+    assert state["Id"] == before["Id"]  # the same container, restarted by Docker, not recreated
+    stack.wait_healthy([server.name], timeout=120)
+
+    # Reachable through nginx again, which resolved the server's address when it started.
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert response.status_code == 200
+    assert response.headers["x-served-by"] == server.name

@@ -75,10 +75,13 @@ audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs Py
 PROFILE ?= quick
 TARGET ?= host
 
-.PHONY: bench locust
+.PHONY: bench locust soak
 
 bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b)
 	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))
+
+soak: deps venv ## Memory over time under steady load on every server at once (MINUTES=10, SERVERS=a,b)
+	$(PYTHON) -m loadtest.soak --minutes $(or $(MINUTES),10) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))
 
 locust: venv ## Locust's web UI against one port (PORT=8082), for interactive runs
 	$(VENV)/bin/locust -f loadtest/locustfile.py --host http://127.0.0.1:$(or $(PORT),8082) --class-picker

@@ -2,9 +2,11 @@
 
     python -m loadtest.bench --profile quick|full --target host|containers --servers a,b --out DIR
 
-The load generator is pinned to --loadgen-cpus (default 0), apart from the servers
-(--server-cpus, default 1, pinned by the host run), when the machine has two CPUs or more.
-Ctrl-C stops the current cell; the finished ones are kept and reported.
+Fairness: for the bench's duration the whole server side (host: every thread of the host run's
+supervisord tree, i.e. app servers, nginx, PostgreSQL, Redis; containers: the Compose project's
+containers) is pinned to --server-cpus (default: every CPU but the load generator's) and the load
+generator (Locust, wrk) to --loadgen-cpus (default 0); the affinity is restored at the end.
+Ctrl-C (or SIGTERM) stops the current cell; the finished ones are kept, reported, and unpinned.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 import traceback
@@ -24,38 +27,22 @@ from pathlib import Path
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
 
-from loadtest import report, wrk
+from loadtest import pinning, report, wrk
 from loadtest.cell import Settings, run_cell
 from loadtest.charts import DISTRIBUTION_SCENARIOS
 from loadtest.envinfo import describe
+from loadtest.proc_cpu import process_environ
 from loadtest.profiles import PROFILES, estimate_s, fit_measure_s, in_profile, plan
 from loadtest.progress import Progress
 from loadtest.results import CellResult, summarize_runs
 from loadtest.scenarios import by_name
-from loadtest.server_cpu import CpuMeter, server_meter
+from loadtest.server_cpu import CpuMeter, ProcessTreeMeter, server_meter
 from stack import servers as stack_servers
+from stack.local import RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTLE_S = 0.5  # between cells, so one cell's closing connections do not load the next
 SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart
-
-
-def parse_cpus(text: str) -> set[int]:
-    """'0,2-3' -> {0, 2, 3}"""
-    cpus: set[int] = set()
-    for part in filter(None, text.split(",")):
-        low, _, high = part.partition("-")
-        cpus.update(range(int(low), int(high or low) + 1))
-    return cpus
-
-
-def pin_load_generator(cpus: set[int]) -> str:
-    """Pin every thread of this process (and so wrk, its child) to cpus; returns what was done."""
-    if (os.cpu_count() or 1) < 2:
-        return "not pinned: one CPU only"
-    for task in Path("/proc/self/task").iterdir():
-        os.sched_setaffinity(int(task.name), cpus)
-    return f"pinned to CPUs {sorted(cpus)}"
 
 
 def server_affinity_note(name: str, meter: CpuMeter, loadgen_cpus: set[int]) -> str | None:
@@ -135,8 +122,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="report directory (default: reports/<UTC timestamp>)")
     parser.add_argument("--loadgen-cpus", default="0", help="CPUs for the load generator, e.g. 0 or 0,2-3")
     parser.add_argument(
-        "--server-cpus", default="1", help="CPUs the servers are pinned to (recorded, checked)"
+        "--server-cpus", help="CPUs for the whole server side (default: every CPU but the load generator's)"
     )
+    parser.add_argument("--no-pin", action="store_true", help="pin nothing (to see what sharing CPUs does)")
     parser.add_argument("--bound-threshold", type=float, default=0.8, help="loadgen demand that flags a cell")
     parser.add_argument("--runs", type=int, help="repetitions per cell (default: the profile's)")
     parser.add_argument("--measure", type=float, help="measured seconds per cell (default: the profile's)")
@@ -167,8 +155,105 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or ROOT / "reports" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     (out / "raw").mkdir(parents=True, exist_ok=True)
-    loadgen_cpus = parse_cpus(args.loadgen_cpus)
-    notes = [f"load generator {pin_load_generator(loadgen_cpus)}"]
+    available = os.sched_getaffinity(0)
+    notes: list[str] = []
+    if args.no_pin or len(available) < 2:
+        loadgen_cpus = server_cpus = available
+        notes.append("nothing pinned: " + ("--no-pin" if args.no_pin else "one CPU available")
+                     + "; load generator and servers share every CPU")
+    else:
+        try:
+            loadgen_cpus, server_cpus = pinning.choose_cpus(args.loadgen_cpus, args.server_cpus, available)
+        except ValueError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 2
+    # SIGTERM ends the run like Ctrl-C: finished cells kept, affinity restored.
+    signal.signal(signal.SIGTERM, interrupt)
+    meters = cpu_meters(args.target, chosen, notes)
+    server_pins = None
+    try:
+        if not args.no_pin and loadgen_cpus != server_cpus:
+            if any(meters.values()):  # only a stack that runs the servers under test is pinned
+                server_pins = server_side(args.target, chosen, server_cpus, notes)
+                if server_pins is not None:  # set before apply(): Ctrl-C during it still restores
+                    try:
+                        notes.append(server_pins.apply())
+                    except (LookupError, OSError) as error:
+                        notes.append(f"server side NOT pinned: {error}")
+                        server_pins.restore()
+                        server_pins = None
+            else:
+                notes.append("server side NOT pinned: none of the servers is a program of the "
+                             f"{args.target} stack")
+            notes.append(pinning.pin_self(loadgen_cpus))
+        return run_plan(args, out, profile, chosen, cells, measure_s, loadgen_cpus, server_cpus, notes,
+                        meters, server_pins)
+    finally:
+        if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
+            print(f"note: {server_pins.restore()}", file=sys.stderr)
+
+
+def cpu_meters(target: str, chosen, notes: list[str]) -> dict[str, CpuMeter | None]:
+    meters: dict[str, CpuMeter | None] = {}
+    for server in chosen:
+        try:
+            meters[server.name] = server_meter(server.name, target)
+        except (LookupError, OSError, ValueError, RuntimeError) as error:
+            meters[server.name] = None
+            notes.append(f"no CPU accounting for {server.name}: {error}".strip())
+    return meters
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def server_side(target: str, chosen, cpus: set[int], notes: list[str]):
+    """HostPinning or ContainerPinning, not yet applied; None (with a note) when there is no stack."""
+    if target == "containers":
+        return pinning.ContainerPinning(chosen[0].name, cpus)
+    try:
+        return pinning.HostPinning(pinning.host_root_pid(RUN), cpus)
+    except LookupError as error:
+        notes.append(f"server side NOT pinned: {error}")
+        return None
+
+
+def budgets(chosen, meters: dict[str, CpuMeter | None], loadgen_cpus: set[int], server_cpus: set[int],
+            profile) -> dict:
+    """What each side may use: CPUs, server processes, users. The report states them."""
+    concurrency, processes = {}, {}
+    for server in chosen:
+        meter = meters.get(server.name)
+        if meter is None:
+            continue
+        concurrency[server.name] = process_environ(meter.root_pid).get("WEB_CONCURRENCY")
+        try:
+            processes[server.name] = len(meter.pids())
+        except OSError:
+            processes[server.name] = None
+    return {
+        "server_cpus": pinning.format_cpus(server_cpus),
+        "loadgen_cpus": pinning.format_cpus(loadgen_cpus),
+        "web_concurrency": concurrency,
+        "server_processes": processes,
+        "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
+    }
+
+
+def stack_measures(target: str, meters: dict[str, CpuMeter | None]) -> dict:
+    """The host run's whole tree and log folder, when the servers under test are its programs."""
+    if target != "host" or not any(meters.values()):
+        return {}
+    try:
+        root = pinning.host_root_pid(RUN)
+    except LookupError:
+        return {}
+    return {"stack_meter": ProcessTreeMeter(root, f"supervisord tree (pid {root})"), "log_dir": RUN / "logs"}
+
+
+def run_plan(args, out: Path, profile, chosen, cells, measure_s: float, loadgen_cpus: set[int],
+             server_cpus: set[int], notes: list[str], meters: dict[str, CpuMeter | None], server_pins) -> int:
     needs_wrk = any(cell.scenario.kind == "wrk" for cell in cells)
     if needs_wrk and not wrk.available():
         notes.append("wrk is not installed: the plaintext_wrk cells fail")
@@ -179,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         bound_threshold=args.bound_threshold,
         csv_dir=out / "raw",
         wrk_script=wrk.script_file(out) if needs_wrk else None,
+        **stack_measures(args.target, meters),
     )
     meta = {
         "profile": profile.name,
@@ -192,25 +278,25 @@ def main(argv: list[str] | None = None) -> int:
         "measure_s": measure_s,
         "runs": profile.runs,
         "loadgen_cpus": sorted(loadgen_cpus),
-        "server_cpus": sorted(parse_cpus(args.server_cpus)),
+        "server_cpus": sorted(server_cpus),
+        "pinned": server_pins is not None,
         "bound_threshold": args.bound_threshold,
         "profile_settings": asdict(profile),
         "notes": notes,
         "interrupted": False,
     }
     environment = describe()
-    meters: dict[str, CpuMeter | None] = {}
     for server in chosen:
-        try:
-            meters[server.name] = server_meter(server.name, args.target)
-            meta.setdefault("server_cpu_source", {})[server.name] = meters[server.name].description
-            note = server_affinity_note(server.name, meters[server.name], loadgen_cpus)
-        except (LookupError, OSError, ValueError, RuntimeError) as error:
-            meters[server.name] = None
-            note = f"no CPU accounting for {server.name}: {error}".strip()
+        meter = meters[server.name]
+        if meter is None:
+            continue
+        meta.setdefault("server_cpu_source", {})[server.name] = meter.description
+        note = server_affinity_note(server.name, meter, loadgen_cpus) if server_pins else None
         if note:
             notes.append(note)
-            print(f"note: {note}", file=sys.stderr)
+    meta["budgets"] = budgets(chosen, meters, loadgen_cpus, server_cpus, profile)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
     results: list[CellResult] = []
     samples: dict = {}
@@ -242,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         meta["interrupted"] = True
         print(f"\ninterrupted: keeping the {len(results)} finished cells", file=sys.stderr)
+    if server_pins is not None:
+        notes.append(server_pins.restore())
+        print(f"note: {notes[-1]}", file=sys.stderr)
     save(out, meta, environment, results, samples)
     report.write(out)
     print(f"report: {out / 'report.html'}", file=sys.stderr)

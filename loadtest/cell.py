@@ -40,6 +40,10 @@ class Settings:
     bound_threshold: float  # fraction of a core a load generator thread may want before a cell is flagged
     csv_dir: Path
     wrk_script: Path | None
+    # The whole server side (host: supervisord's tree, so nginx, PostgreSQL, Redis and the log relay
+    # too), read around the window as stack_cpu_s; None when it cannot be measured (containers).
+    stack_meter: CpuMeter | None = None
+    log_dir: Path | None = None  # host run logs: <server>.log and nginx.log bytes per request
 
 
 class Recorder:
@@ -63,30 +67,64 @@ class Recorder:
 
 
 class Window:
-    """The measured window: wall time, server CPU seconds, load generator usage."""
+    """The measured window: wall time, server CPU seconds, load generator usage; and, when the
+    settings give them, the whole server side's CPU seconds and the bytes its logs grew by."""
 
-    def __init__(self, meter: CpuMeter | None, loadgen_pid: int | str = "self"):
+    def __init__(
+        self,
+        meter: CpuMeter | None,
+        loadgen_pid: int | str = "self",
+        settings: Settings | None = None,
+        server: str = "",
+    ):
         self.meter = meter
         self.usage = UsageMeter(loadgen_pid)
+        self.stack_meter = settings.stack_meter if settings else None
+        log_dir = settings.log_dir if settings else None
+        self.logs = [log_dir / f"{server}.log", log_dir / "nginx.log"] if log_dir and server else []
+        self.stack_cpu_s: float | None = None
+        self.log_bytes: int | None = None
 
-    def _server_cpu(self) -> float | None:
+    @staticmethod
+    def _cpu(meter: CpuMeter | None) -> float | None:
         try:
-            return self.meter.cpu_seconds() if self.meter else None
+            return meter.cpu_seconds() if meter else None
         except (OSError, ValueError, KeyError):
             return None  # the server went away; the cell reports no CPU rather than a wrong one
 
+    def _log_size(self) -> int | None:
+        try:
+            return sum(log.stat().st_size for log in self.logs) if self.logs else None
+        except OSError:
+            return None
+
     def open(self) -> None:
         self.started = time.monotonic()
-        self.cpu_before = self._server_cpu()
+        self.cpu_before = self._cpu(self.meter)
+        self.stack_before = self._cpu(self.stack_meter)
+        self.logs_before = self._log_size()
         self.usage.start()
 
     def close(self) -> tuple[float, float | None, Usage]:
         usage = self.usage.stop()
-        cpu_after = self._server_cpu()
-        used = None
-        if self.cpu_before is not None and cpu_after is not None and cpu_after >= self.cpu_before:
-            used = cpu_after - self.cpu_before
+        cpu_after = self._cpu(self.meter)
+        stack_after = self._cpu(self.stack_meter)
+        logs_after = self._log_size()
+        used = _difference(self.cpu_before, cpu_after)
+        self.stack_cpu_s = _difference(self.stack_before, stack_after)
+        if self.logs_before is not None and logs_after is not None and logs_after >= self.logs_before:
+            self.log_bytes = logs_after - self.logs_before  # a rotated log reads as unknown
         return time.monotonic() - self.started, used, usage
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _difference(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None or after < before:
+        return None
+    return after - before
 
 
 def users_for(cell: Cell, profile: Profile) -> int:
@@ -105,8 +143,12 @@ def _result(
     cpu_s: float | None,
     usage: Usage,
     threshold: float,
+    window: Window | None = None,
     **measured,
 ) -> CellResult:
+    if window is not None and window.log_bytes is not None and measured.get("requests"):
+        per_request = round(window.log_bytes / measured["requests"])
+        measured.setdefault("extra", {})["log_bytes_per_request"] = per_request
     result = CellResult(
         server=cell.server,
         scenario=cell.scenario.name,
@@ -114,10 +156,11 @@ def _result(
         run=cell.run,
         users=users,
         window_s=round(window_s, 3),
-        server_cpu_s=cpu_s,
+        server_cpu_s=_rounded(cpu_s),
         loadgen_cpu_pct=round(usage.cpu_pct, 1),
         loadgen_demand_pct=round(usage.demand_pct, 1),
         loadgen_bound=is_loadgen_bound(usage, threshold),
+        stack_cpu_s=_rounded(window.stack_cpu_s if window is not None else None),
         **measured,
     )
     result.req_per_server_cpu_s = per_cpu_second(result.requests, cpu_s) if result.rps is not None else None
@@ -148,7 +191,7 @@ def run_locust_cell(
     recorder = Recorder(scenario.name)
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_local_runner()
-    window = Window(meter)
+    window = Window(meter, settings=settings, server=cell.server)
     rate = lambda: env.stats.total.current_rps  # noqa: E731
     try:
         runner.start(users, spawn_rate=users / min(0.5, profile.warmup_s / 2))
@@ -185,6 +228,7 @@ def run_locust_cell(
         cpu_s,
         usage,
         settings.bound_threshold,
+        window,
         requests=recorder.ok,
         rps=recorder.ok / window_s,
         failures=sum(recorder.failures.values()),
@@ -208,7 +252,7 @@ def run_wrk_cell(
         warmup.communicate(timeout=profile.warmup_s + 30)
     finally:
         warmup.kill()
-    window = Window(meter)
+    window = Window(meter, settings=settings, server=cell.server)
     window.open()
     process = wrk.start(url, connections, threads, settings.measure_s, settings.wrk_script)
     try:
@@ -231,6 +275,7 @@ def run_wrk_cell(
         cpu_s,
         usage,
         settings.bound_threshold,
+        window,
         requests=measured.requests - measured.status_errors,
         rps=measured.rps,
         p50_ms=measured.p50_ms,
@@ -251,7 +296,7 @@ def run_capacity_cell(
     env = Environment(user_classes=[], host=base_url)
     runner = env.create_local_runner()  # wires the request events into env.stats for the CSVs
     room_path = cell.scenario.path.format(room=f"capacity-{uuid.uuid4().hex[:8]}")
-    window = Window(meter)
+    window = Window(meter, settings=settings, server=cell.server)
     window.open()
     try:
         steps = capacity.ramp(
@@ -278,6 +323,7 @@ def run_capacity_cell(
         cpu_s,
         usage,
         settings.bound_threshold,
+        window,
         requests=sum(s.broadcasts for s in steps),
         p50_ms=last_good.p50_ms if last_good else None,
         p95_ms=last_good.p95_ms if last_good else None,

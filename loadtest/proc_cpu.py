@@ -61,3 +61,13 @@ def tree_cpu_seconds(root: int) -> float:
 def allowed_cpus(pid: int) -> set[int]:
     """CPUs the process may run on, to check that servers and load generator are apart."""
     return os.sched_getaffinity(pid)
+
+
+def process_environ(pid: int) -> dict[str, str]:
+    """The environment a process started with (empty if it cannot be read)."""
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}

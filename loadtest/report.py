@@ -21,10 +21,32 @@ READING_NOTES = [
     "Percentiles are exact, from up to 100,000 client-side samples per cell.",
     "server CPU s is the CPU time of the server's processes over the window (nginx, PostgreSQL and "
     "Redis not included); req / server CPU s is the efficiency that rps alone hides.",
+    "stack CPU s is the whole server side over the window (host run: the server, nginx, PostgreSQL, "
+    "Redis and supervisord relaying every log line); all of it shares the server CPUs.",
     "loadgen CPU % is the load generator's on-CPU time in percent of one core; demand % is its "
     "busiest thread's time on a CPU plus waiting for one. A cell whose demand passes the threshold "
     "measured the load generator, not the server, and is marked invalid.",
 ]
+
+
+def _budget_line(meta: dict) -> str:
+    """What each side was allowed: CPUs, processes per server, users."""
+    budgets = meta.get("budgets")
+    if not budgets:  # results.json from before budgets were recorded
+        return f"CPUs: load generator {meta['loadgen_cpus']}, servers {meta['server_cpus']}"
+    pinned = "pinned" if meta.get("pinned") else "NOT pinned"
+    line = (
+        f"budgets ({pinned}): server side (app server, nginx, PostgreSQL, Redis) on CPUs "
+        f"{budgets['server_cpus']}, load generator (Locust, wrk) on CPUs {budgets['loadgen_cpus']}"
+    )
+    concurrency = budgets.get("web_concurrency") or {}
+    if concurrency:
+        processes = budgets.get("server_processes") or {}
+        line += "; WEB_CONCURRENCY " + ", ".join(
+            f"{name} {value or '?'}" + (f" ({processes[name]} processes)" if processes.get(name) else "")
+            for name, value in concurrency.items()
+        )
+    return line
 
 
 def _meta_lines(results: dict) -> list[str]:
@@ -38,7 +60,7 @@ def _meta_lines(results: dict) -> list[str]:
         + ", ".join(f"{kind} {count}" for kind, count in meta["users"].items())
         + " (unless the scenario fixes its own)",
         f"warm-up {meta['warmup_s']} s, measured {meta['measure_s']:.1f} s, {meta['runs']} run(s) per cell",
-        f"CPUs: load generator {meta['loadgen_cpus']}, servers {meta['server_cpus']}; "
+        _budget_line(meta),
         f"load generator bound when a thread wants over {meta['bound_threshold'] * 100:.0f} % of a core",
         f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, "
         f"kernel {env['kernel']}, Python {env['python']}",

@@ -26,6 +26,9 @@ class CellResult:
     failure_kinds: dict[str, int] = field(default_factory=dict)
     server_cpu_s: float | None = None
     req_per_server_cpu_s: float | None = None
+    # The whole server side over the window (host run: app server, nginx, PostgreSQL, Redis,
+    # supervisord relaying the logs); all of it runs on the server CPUs.
+    stack_cpu_s: float | None = None
     loadgen_cpu_pct: float | None = None
     loadgen_demand_pct: float | None = None  # busiest thread on CPU + waiting for one; what the flag reads
     loadgen_bound: bool = False
@@ -74,6 +77,7 @@ class Summary:
     failures: int
     server_cpu_s: float | None
     req_per_server_cpu_s: float | None
+    stack_cpu_s: float | None
     loadgen_cpu_pct: float | None
     loadgen_demand_pct: float | None
     loadgen_bound: bool  # in any run
@@ -94,6 +98,7 @@ MEDIAN_FIELDS = (
     "p99_ms",
     "server_cpu_s",
     "req_per_server_cpu_s",
+    "stack_cpu_s",
     "loadgen_cpu_pct",
     "loadgen_demand_pct",
 )

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Protocol
 
 from loadtest.proc_cpu import process_tree, tree_cpu_seconds
+from stack.local import RUN
 
-ROOT = Path(__file__).resolve().parent.parent
-SUPERVISOR_CONF = ROOT / ".run" / "supervisord.conf"
+SUPERVISOR_CONF = RUN / "supervisord.conf"  # the host run's: LOCAL_RUN_DIR, else .run
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -25,6 +25,7 @@ class CpuMeter(Protocol):
     """Something whose CPU seconds can be read twice around a measured window."""
 
     description: str
+    root_pid: int  # the server's master (host) or its container's first process
 
     def cpu_seconds(self) -> float: ...
 
@@ -49,6 +50,7 @@ class CgroupMeter:
     def __init__(self, counter: Path, container_pid: int, description: str):
         self.counter = counter
         self.container_pid = container_pid
+        self.root_pid = container_pid
         self.description = description
 
     def cpu_seconds(self) -> float:

@@ -56,6 +56,7 @@ def scenario_table(name: str, summaries: list[Summary]) -> Table:
             fmt(s.failures),
             fmt(s.server_cpu_s, 2),
             fmt(s.req_per_server_cpu_s),
+            fmt(s.stack_cpu_s, 2),
             f"{fmt(s.loadgen_cpu_pct)} ({fmt(s.loadgen_demand_pct)})",
             validity(s),
         ]
@@ -65,7 +66,7 @@ def scenario_table(name: str, summaries: list[Summary]) -> Table:
     description = next(sc.description for sc in SCENARIOS if sc.name == name)
     headers = ["server", "rps", *(["spread (min–max)"] if repeated else []), "p50 ms", "p95 ms", "p99 ms"]
     headers.append("failures")
-    headers += ["server CPU s", "req / server CPU s", "loadgen CPU % (demand %)", "valid"]
+    headers += ["server CPU s", "req / server CPU s", "stack CPU s", "loadgen CPU % (demand %)", "valid"]
     return Table(f"{name}: {description}", headers, rows)
 
 

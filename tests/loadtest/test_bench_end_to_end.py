@@ -43,7 +43,8 @@ def servers_file(tmp_path_factory):
         for port in ports.values():
             _wait_listening(port)
         path = tmp_path_factory.mktemp("servers") / "servers.toml"
-        tables = [f'[production]\nport = {_free_port()}\nhttp = "fakewsgi"\nwebsocket = "fakeasgi"\n']
+        ports_line = f"port = {_free_port()}\ntls_port = {_free_port()}\n"
+        tables = ["[production]\n" + ports_line + 'http = "fakewsgi"\nwebsocket = "fakeasgi"\n']
         for name, protocol in (("fakewsgi", "wsgi"), ("fakeasgi", "asgi")):
             tables.append(
                 f'[servers.{name}]\nlabel = "{name}"\nprotocol = "{protocol}"\nport = {ports[name]}\n'

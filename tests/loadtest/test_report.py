@@ -108,3 +108,22 @@ def test_report_from_recorded_results(tmp_path):
     assert "<img" not in html and "<?xml" not in html  # self-contained: charts inline, no files
     for name in ("rps", "latency", "cpu_efficiency", "ws_latency_distribution", "clients_held"):
         assert (tmp_path / "charts" / f"{name}.png").stat().st_size > 1000
+
+
+def test_the_budgets_are_stated():
+    meta = {
+        **META,
+        "pinned": True,
+        "budgets": {
+            "server_cpus": "1",
+            "loadgen_cpus": "0",
+            "web_concurrency": {"gunicorn": "2", "uvicorn": "2"},
+            "server_processes": {"gunicorn": 3, "uvicorn": 4},
+            "users": {"http": 32},
+        },
+    }
+    line = report._budget_line(meta)
+    assert line.startswith("budgets (pinned): server side (app server, nginx, PostgreSQL, Redis) on CPUs 1")
+    assert "load generator (Locust, wrk) on CPUs 0" in line
+    assert "WEB_CONCURRENCY gunicorn 2 (3 processes), uvicorn 2 (4 processes)" in line
+    assert report._budget_line(META) == "CPUs: load generator [0], servers [1]"  # older results.json

@@ -14,7 +14,6 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -241,7 +240,7 @@ class ComposeRun:
             print("container stack: stopping the host run (make local-up), whose ports it needs", flush=True)
             local.down()
         ports = [self.topology.production.port, *(server.port for server in self.topology.servers)]
-        taken = [port for port in ports if port_in_use(port)]
+        taken = [port for port in ports if local.port_open(port)]
         if taken:
             raise ComposeError(
                 f"ports {taken} on 127.0.0.1 are in use (a stack from `make up`? `make down` stops "
@@ -342,11 +341,3 @@ class ComposeRun:
         result = step()
         ComposeRun.timings[phase] = time.monotonic() - started
         return result
-
-
-def port_in_use(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False

@@ -45,23 +45,24 @@ INSTALLED_APPS = [
 ]
 
 # Every hook of a sync middleware costs a thread hop per request under ASGI (about 0.1 ms each
-# here; Django's per-request cost on Uvicorn fell by a quarter without the admin's five). So the
-# stack is what the endpoints need, and sessions, users, messages and CSRF come with the admin,
-# the only part that uses them. Add CsrfViewMiddleware back with the first form of your own.
+# here; Django's per-request cost on Uvicorn fell by a quarter without the admin's three). So
+# sessions, users and messages come with the admin, the only part that uses them. Common (which
+# enforces ALLOWED_HOSTS on every request) and CSRF protection stay on for everything.
 MIDDLEWARE = [
     "bench.middleware.served_by",
     "django.middleware.security.SecurityMiddleware",
     "bench.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 CONTEXT_PROCESSORS = ["django.template.context_processors.request"]
 
 if ADMIN_ENABLED:
     INSTALLED_APPS += ["django.contrib.admin", "django.contrib.sessions", "django.contrib.messages"]
-    MIDDLEWARE[2:2] = [
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.middleware.common.CommonMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
+                      "django.contrib.sessions.middleware.SessionMiddleware")
+    MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
     ]

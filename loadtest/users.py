@@ -10,7 +10,7 @@ import time
 
 import gevent
 import websocket
-from locust import FastHttpUser, User, constant, task
+from locust import FastHttpUser, User, constant, constant_pacing, task
 
 from loadtest import ws_client
 from loadtest.chat_room import ChatRoom
@@ -230,6 +230,8 @@ def user_class(
     }
     if scenario.kind == "sse":
         attributes["sse_events"] = attributes.pop("events")
+    if "pacing_s" in attributes:
+        attributes["wait_time"] = constant_pacing(attributes.pop("pacing_s"))
     if scenario.kind == "ws_chat":
         attributes["room"] = room or ChatRoom("locust")
         attributes["path"] = scenario.path.format(room=attributes["room"].name)

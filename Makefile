@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx postgresql redis-server wrk curl openssl
 
-.PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status certs test-hardening audit
+.PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ local: deps venv ## Like local-up, in the foreground with logs; Ctrl-C stops it 
 
 local-status: ## Show the host run's processes
 	$(PYTHON) -m stack status
+
+local-reload: ## Replace the host run's server processes without dropping a request (SERVERS="uvicorn daphne" for some)
+	$(PYTHON) -m stack reload $(SERVERS)
 
 certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the host run makes them if missing)
 	$(PYTHON) -m stack certs

@@ -1,20 +1,23 @@
-"""python -m stack up|down|run|status|certs|render-nginx"""
+"""python -m stack up|down|run|status|reload|certs|render-nginx"""
 
 import argparse
 import sys
 
-from . import certs, local, render
+from . import certs, local, reload, render, servers
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["up", "down", "run", "status", "certs", "render-nginx"],
+        choices=["up", "down", "run", "status", "reload", "certs", "render-nginx"],
         help="up: start the host run and return; down: stop it; run: up in the foreground "
-        "until Ctrl-C; status: show its processes; certs: make a local CA and certificate for TLS; "
+        "until Ctrl-C; status: show its processes; reload: replace the named servers' processes "
+        "(all when none is named) without dropping a request; "
+        "certs: make a local CA and certificate for TLS; "
         "render-nginx: write the nginx image config",
     )
+    parser.add_argument("servers", nargs="*", help="reload: server names from servers.toml")
     parser.add_argument("--out", help="render-nginx: output folder")
     args = parser.parse_args()
     if args.command == "up":
@@ -23,6 +26,15 @@ def main() -> None:
         local.down()
     elif args.command == "run":
         local.foreground()
+    elif args.command == "reload":
+        if not local.supervisord_running():
+            sys.exit("local run: not running; start it with `make local-up`")
+        topology = servers.load()
+        unknown = [name for name in args.servers if name not in topology.names]
+        if unknown:
+            parser.error(f"unknown server {', '.join(unknown)}; known: {', '.join(topology.names)}")
+        for name in args.servers or topology.names:
+            reload.reload(topology[name])
     elif args.command == "certs":
         local_certificate = certs.ensure_local()
         print(f"certificate {local_certificate.certificate}, key {local_certificate.key}; "

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import websocket
 
-from stack import local, servers
+from stack import local, reload, servers
 from tests.hardening.helpers import (
     close_outcome,
     open_socket,
@@ -77,14 +77,7 @@ class Load:
 def workers(server: str) -> list[psutil.Process]:
     """The processes that serve requests: the master's (or Daphne's supervisord's) children."""
     master = server_processes(server)[0]
-    alive = []
-    for child in master.children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
-                alive.append(child)
-        except psutil.Error:
-            pass  # gone meanwhile: a worker being replaced
-    return alive
+    return [psutil.Process(pid) for pid in sorted(reload.workers(master))]
 
 
 def wait_for_workers(server: str, count: int, gone: int, timeout: float = 30) -> list[psutil.Process]:
@@ -146,20 +139,23 @@ def test_a_killed_worker_is_respawned_under_load(topology, name):
     assert load.failed <= CONCURRENCY, dict(load.statuses)
 
 
-@pytest.mark.parametrize("name", ["gunicorn", "gunicorn-gthread"])
-def test_gunicorn_graceful_reload_under_load_fails_nothing(topology, name):
+@pytest.mark.parametrize("name", servers.load().names)
+def test_reload_under_load_replaces_every_process_and_fails_nothing(topology, name):
+    """`python -m stack reload`: HUP to the master, or Daphne's one-at-a-time replacement.
+
+    The load waits 50 ms per request, so requests are in flight whenever a process is retired.
+    """
     server = topology[name]
     before = {worker.pid for worker in workers(name)}
-    master = server_processes(name)[0]
-    with Load(f"http://127.0.0.1:{server.port}/db") as load:
+    with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50") as load:
         time.sleep(1)
-        master.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and before & {worker.pid for worker in workers(name)}:
-            time.sleep(0.25)
+        reload.reload(server)
         time.sleep(1)
-    print(f"\n{name} HUP: {dict(load.statuses)}")
-    assert not before & {worker.pid for worker in workers(name)}, "old workers still there"
+    after = {worker.pid for worker in workers(name)}
+    print(f"\n{name} reload: {dict(load.statuses)}; workers {sorted(before)} -> {sorted(after)}")
+    assert not before & after, "old workers still there"
+    assert len(after) >= len(before)
+    assert load.statuses[200] > 0
     assert load.failed == 0, dict(load.statuses)
 
 

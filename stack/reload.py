@@ -1,0 +1,53 @@
+"""Replace a server's processes without dropping a request: a deploy, or a config change.
+
+Each server says how in servers.toml (`reload`): "HUP" to its master, which starts new workers
+before it retires the old ones (Gunicorn, Uvicorn, Granian), or a script given the master's PID
+(Daphne: a HUP would make its supervisord stop every process at once).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+
+from . import local
+from .servers import ROOT, Server
+
+TIMEOUT = float(os.environ.get("GRACEFUL_TIMEOUT", "25")) + 30
+
+
+def master(server: Server) -> psutil.Process:
+    return psutil.Process(int(local.supervisorctl("pid", f"servers:{server.name}").stdout.strip()))
+
+
+def workers(parent: psutil.Process) -> set[int]:
+    """The processes that serve requests: the master's live children, minus multiprocessing's helper."""
+    alive = set()
+    for child in parent.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                alive.add(child.pid)
+        except psutil.Error:
+            pass  # gone meanwhile: a worker being replaced
+    return alive
+
+
+def reload(server: Server) -> None:
+    parent = master(server)
+    if server.reload != "HUP":
+        local.run([str(ROOT / server.reload), str(parent.pid)])
+        return
+    old = workers(parent)
+    parent.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        current = workers(parent)
+        if not old & current and len(current) >= len(old):
+            print(f"{server.name}: replaced workers {sorted(old)} with {sorted(current)}")
+            return
+        time.sleep(0.2)
+    raise local.StackError(f"{server.name}: workers {sorted(old & workers(parent))} still running "
+                           f"{TIMEOUT:.0f} s after HUP; see {local.RUN / 'logs' / (server.name + '.log')}")

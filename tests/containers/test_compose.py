@@ -2,7 +2,8 @@
 
 Run by `make test-containers` (STACK=containers) after tests/integration, on the same stack: the
 definition agrees with servers.toml, every container runs unprivileged and hardened with the
-limits it was given, the database outlives `down` + `up`, and a crashed server comes back.
+limits it was given, the database outlives `down` + `up`, the README's reload commands replace a
+server's processes without a failed request, and a crashed server comes back.
 """
 
 import json
@@ -14,6 +15,9 @@ import uuid
 import httpx
 import pytest
 import yaml
+
+from stack import servers
+from tests.hardening.helpers import Load
 
 pytestmark = [
     pytest.mark.containers,
@@ -144,6 +148,46 @@ def test_database_survives_down_and_up(stack, topology):
     # And the app sees the same data (the seeded World table) through nginx.
     response = httpx.get(f"http://127.0.0.1:{topology.production.port}/db", timeout=10)
     assert response.status_code == 200
+
+
+def reload(stack, server) -> None:
+    """The README's commands: HUP to the container's main process, or the server's reload script."""
+    if server.reload == "HUP":
+        stack.compose("kill", "-s", "HUP", server.name)
+    else:
+        stack.compose("exec", "-T", server.name, f"/app/{server.reload}", timeout=120)
+
+
+def worker_pids(stack, service: str) -> set[int]:
+    """Children of the container's main process (as the host sees them), minus multiprocessing's helper."""
+    main = stack.inspect(service)["State"]["Pid"]
+    rows = docker("top", stack.container(service), "-o", "pid,ppid,args").splitlines()[1:]
+    return {int(pid) for pid, ppid, args in (row.split(None, 2) for row in rows)
+            if int(ppid) == main and "resource_tracker" not in args}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", servers.load().names)
+def test_reload_replaces_every_process_and_fails_nothing(stack, topology, name):
+    server = topology[name]
+    state = stack.inspect(name)
+    before = worker_pids(stack, name)
+    assert before, f"{name}: no worker processes under the container's main process"
+    with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50", max_seconds=90) as load:
+        time.sleep(1)
+        reload(stack, server)
+        deadline = time.monotonic() + 60
+        while before & (after := worker_pids(stack, name)) or len(after) < len(before):
+            assert time.monotonic() < deadline, f"{name}: workers {before & after} not replaced in 60 s"
+            time.sleep(0.5)
+        time.sleep(1)
+    print(f"\n{name} reload in its container: {dict(load.statuses)}; "
+          f"workers {sorted(before)} -> {sorted(after)}")
+    assert load.statuses[200] > 0
+    assert load.failed == 0, dict(load.statuses)
+    now = stack.inspect(name)  # replaced inside the container, which itself never restarted
+    assert now["RestartCount"] == state["RestartCount"]
+    assert now["State"]["StartedAt"] == state["State"]["StartedAt"]
 
 
 def crash(stack, container: dict) -> None:

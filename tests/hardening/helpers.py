@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
@@ -12,6 +15,8 @@ import websocket
 from websocket import ABNF
 
 from stack import local
+
+CONCURRENCY = 4  # clients of a steady background load
 
 TRACEBACK_MARKERS = (b"Traceback (most recent call last)", b'File "/', b"django.core.exceptions")
 
@@ -155,3 +160,42 @@ def tree_rss(name: str) -> int:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += process.memory_info().rss
     return total
+
+
+class Load:
+    """CONCURRENCY threads requesting one URL in a loop until stopped (and for at most max_seconds)."""
+
+    def __init__(self, url: str, concurrency: int = CONCURRENCY, max_seconds: float = 30):
+        self.url, self.concurrency, self.max_seconds = url, concurrency, max_seconds
+        self.statuses: Counter = Counter()
+        self.slowest = 0.0
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def worker(self):
+        deadline = time.monotonic() + self.max_seconds
+        with httpx.Client(timeout=10) as client:
+            while not self.stopping.is_set() and time.monotonic() < deadline:
+                started = time.monotonic()
+                try:
+                    outcome = client.get(self.url).status_code
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                with self.lock:
+                    self.statuses[outcome] += 1
+                    self.slowest = max(self.slowest, time.monotonic() - started)
+
+    def __enter__(self):
+        self.pool = ThreadPoolExecutor(self.concurrency)
+        self.futures = [self.pool.submit(self.worker) for _ in range(self.concurrency)]
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for future in self.futures:
+            future.result()
+        self.pool.shutdown()
+
+    @property
+    def failed(self) -> int:
+        return sum(count for outcome, count in self.statuses.items() if outcome != 200)

@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -22,6 +21,8 @@ import websocket
 
 from stack import local, reload, servers
 from tests.hardening.helpers import (
+    CONCURRENCY,
+    Load,
     close_outcome,
     open_socket,
     server_processes,
@@ -31,47 +32,6 @@ from tests.hardening.helpers import (
 )
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
-
-CONCURRENCY = 4
-
-
-class Load:
-    """CONCURRENCY threads requesting one URL in a loop until stopped (and for at most max_seconds)."""
-
-    def __init__(self, url: str, concurrency: int = CONCURRENCY, max_seconds: float = 30):
-        self.url, self.concurrency, self.max_seconds = url, concurrency, max_seconds
-        self.statuses: Counter = Counter()
-        self.slowest = 0.0
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-
-    def worker(self):
-        deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(timeout=10) as client:
-            while not self.stopping.is_set() and time.monotonic() < deadline:
-                started = time.monotonic()
-                try:
-                    outcome = client.get(self.url).status_code
-                except httpx.HTTPError as error:
-                    outcome = type(error).__name__
-                with self.lock:
-                    self.statuses[outcome] += 1
-                    self.slowest = max(self.slowest, time.monotonic() - started)
-
-    def __enter__(self):
-        self.pool = ThreadPoolExecutor(self.concurrency)
-        self.futures = [self.pool.submit(self.worker) for _ in range(self.concurrency)]
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        for future in self.futures:
-            future.result()
-        self.pool.shutdown()
-
-    @property
-    def failed(self) -> int:
-        return sum(count for outcome, count in self.statuses.items() if outcome != 200)
 
 
 def workers(server: str) -> list[psutil.Process]:

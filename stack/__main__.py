@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from . import certs, local, reload, render, servers
+from . import certs, local, render, servers
 
 
 def main() -> None:
@@ -27,6 +27,9 @@ def main() -> None:
     elif args.command == "run":
         local.foreground()
     elif args.command == "reload":
+        # Here, not at the top: reload needs psutil, a host-run tool the nginx image build lacks.
+        from . import reload
+
         if not local.supervisord_running():
             sys.exit("local run: not running; start it with `make local-up`")
         topology = servers.load()

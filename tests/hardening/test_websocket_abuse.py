@@ -9,10 +9,11 @@ import time
 
 import httpx
 import pytest
+import redis
 import websocket
 from websocket import ABNF
 
-from stack import servers
+from stack import local, servers
 from tests.hardening.helpers import close_outcome, open_socket, tree_rss, websocket_ports
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
@@ -110,14 +111,14 @@ FLOOD_MESSAGE = "f" * 4096
 FLOOD_MAX_MESSAGES = 20_000  # 80 MB at most
 
 
-def flood(port: int) -> tuple[int, str]:
+def flood(port: int, path: str = "/ws/echo/", message: str = FLOOD_MESSAGE) -> tuple[int, str]:
     """One client sends as fast as it can and never reads: how far it gets, and how it ends."""
-    sock = open_socket(port, "/ws/echo/", timeout=2)
+    sock = open_socket(port, path, timeout=2)
     sent, ending = 0, "still open"
     deadline = time.monotonic() + FLOOD_SECONDS
     try:
         while sent < FLOOD_MAX_MESSAGES and time.monotonic() < deadline:
-            sock.send(FLOOD_MESSAGE)
+            sock.send(message)
             sent += 1
     except websocket.WebSocketTimeoutException:
         ending = "throttled (the server stopped reading)"
@@ -157,3 +158,58 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
             assert ending.startswith(("throttled", "closed")), (server, ending)
             assert grown < 50, (server, grown)
     print("\nflood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
+
+
+def redis_memory() -> int:
+    client = redis.Redis.from_url(local.app_environment()["REDIS_URL"], socket_timeout=5)
+    try:
+        return client.info("memory")["used_memory"]
+    finally:
+        client.close()
+
+
+def chat_round_trip(port: int, room: str) -> float:
+    """Seconds for a message from one new member of `room` to reach another."""
+    started = time.monotonic()
+    sender, receiver = (open_socket(port, f"/ws/chat/{room}/", timeout=5) for _ in range(2))
+    try:
+        sender.send(json.dumps({"message": "still there?"}))
+        assert json.loads(receiver.recv())["message"] == "still there?"
+    finally:
+        sender.close()
+        receiver.close()
+    return time.monotonic() - started
+
+
+def test_a_chat_flood_is_bounded_by_the_channel_layer_and_others_are_served(topology):
+    """A member floods a room where another member never reads.
+
+    The reader's socket fills, the server's send to it waits (backpressure), the messages meant
+    for it pile up in its channel in Redis up to CHANNEL_LAYER_CAPACITY (100) and the rest are
+    dropped: Redis and the server stay bounded, and other rooms are served promptly.
+    """
+    report = {}
+    message = json.dumps({"message": FLOOD_MESSAGE})
+    for port, server in websocket_ports(topology)[1:]:
+        room = f"flood-{server}-{time.monotonic_ns()}"
+        lurker = open_socket(port, f"/ws/chat/{room}/", timeout=5)
+        rss_before, redis_before = tree_rss(server), redis_memory()
+        try:
+            sent, ending = flood(port, f"/ws/chat/{room}/", message)
+            rss_grown = (tree_rss(server) - rss_before) / 2**20
+            redis_grown = (redis_memory() - redis_before) / 2**20
+            answered = chat_round_trip(port, f"calm-{server}")
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        finally:
+            lurker.shutdown()
+        report[server] = (f"sent {sent} x 4 KB in <= {FLOOD_SECONDS} s, {ending}, server RSS "
+                          f"+{rss_grown:.0f} MiB, Redis +{redis_grown:.1f} MiB, other room answered "
+                          f"in {answered:.2f} s")
+        assert answered < 5, (server, answered)
+        # Two channels (the flooder's and the lurker's) x 100 messages x 4 KB is under 1 MiB.
+        assert redis_grown < 10, (server, redis_grown)
+        if "no-ws-backpressure" not in TOPOLOGY[server].quirks:
+            assert rss_grown < 50, (server, rss_grown)
+        else:
+            assert rss_grown < 250, (server, rss_grown)
+    print("\nchat flood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,10 +65,6 @@ def load(path: Path = SERVERS_FILE) -> Topology:
         )
         for name, spec in data["servers"].items()
     )
-    for server in servers:
-        if server.reload != "HUP" and not os.access(ROOT / server.reload, os.X_OK):
-            raise ValueError(f"{path.name}: {server.name}'s reload is neither \"HUP\" nor an "
-                             f"executable script: {server.reload!r}")
     by_name = {server.name: server for server in servers}
     production = data["production"]
     ports = [production["port"], production["tls_port"]]

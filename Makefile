@@ -144,7 +144,10 @@ up: .env ## Build and start the stack in containers, wait until every service is
 	python3 -c 'import sys; from stack import servers; t = servers.load(); h = sys.argv[1]; \
 	print(f"  http://{h}:{t.production.port}/  production: HTTP -> {t.production.http.name}, /ws/ -> {t.production.websocket.name}"); \
 	[print(f"  http://{h}:{s.port}/  {s.label}") for s in t.servers]' "$$address" 2>/dev/null \
-	  || echo "  http://$$address:8080/ (production) and one port per server, see servers.toml"
+	  || echo "  http://$$address:8080/ (production) and one port per server, see servers.toml"; \
+	if $(COMPOSE) exec -T nginx test -e /etc/nginx/conf.d/tls.conf; then \
+	  echo "  https://$$address:8443/  production over TLS and HTTP/2"; \
+	else echo "  (no TLS: set TLS_CERT_FILE and TLS_KEY_FILE in .env for https on 8443)"; fi
 
 # Compose needs .env to read docker-compose.yml (SECRET_KEY is required); without one, `make up`
 # never ran here and there is nothing to stop or show.

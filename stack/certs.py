@@ -65,6 +65,9 @@ def ensure_local(directory: Path = CERTS) -> Certificate:
             "-CA", str(directory / "ca.crt"), "-CAkey", str(directory / "ca.key"), "-CAcreateserial",
             "-extfile", extensions.name, "-out", str(local.certificate))
     (directory / "tls.csr").unlink()
-    for key in (directory / "ca.key", local.key):
-        key.chmod(0o600)
+    (directory / "ca.key").chmod(0o600)
+    # The directory (0700) is what keeps the server key private on this machine. The key itself is
+    # readable by everyone so that nginx's unprivileged user (uid 101) in the container, reading
+    # it through a bind mount, can load it too.
+    local.key.chmod(0o644)
     return local

@@ -34,6 +34,9 @@ class Target:
     container: bool
     # The certificate for the TLS production port; None serves no TLS port.
     tls: certs.Certificate | None = None
+    # The TLS server in a file of its own (tls_site), which the nginx image drops when it is not
+    # given a certificate, instead of inline in the site.
+    tls_separate: bool = False
 
     def upstream_address(self, server: Server) -> str:
         if self.container:
@@ -62,28 +65,43 @@ CONTAINER = Target(
     temp_dir="/tmp",
     site_include="/etc/nginx/conf.d/*.conf",
     container=True,
+    # docker-compose.yml mounts TLS_CERT_FILE and TLS_KEY_FILE here (empty when not set).
+    tls=certs.Certificate(Path("/etc/nginx/certs/tls.crt"), Path("/etc/nginx/certs/tls.key")),
+    tls_separate=True,
 )
 
 
-def render(target: Target) -> tuple[str, str]:
-    """The main config and the site template (still holding ${NGINX_*}) for this target."""
-    environment = jinja2.Environment(  # noqa: S701 - renders nginx config, not HTML
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(  # noqa: S701 - renders nginx config, not HTML
         loader=jinja2.FileSystemLoader(NGINX_DIR),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def context(target: Target) -> dict:
     topology = servers.load()
-    context = {
+    return {
         "servers": topology.servers,
         "production": topology.production,
         "upstream_address": target.upstream_address,
         **vars(target),
     }
-    main = environment.get_template("nginx.conf.j2").render(context)
-    site = environment.get_template("site.conf.j2").render(context)
+
+
+def render(target: Target) -> tuple[str, str]:
+    """The main config and the site template (still holding ${NGINX_*}) for this target."""
+    templates, values = environment(), context(target)
+    main = templates.get_template("nginx.conf.j2").render(values)
+    site = templates.get_template("site.conf.j2").render(values)
     return main, site
+
+
+def tls_site(target: Target) -> str:
+    """The TLS production server alone, for a target that keeps it apart (tls_separate)."""
+    return environment().get_template("tls.conf.j2").render(context(target))
 
 
 def tunable_defaults() -> dict[str, str]:
@@ -109,9 +127,10 @@ def substitute_tunables(template: str, environ=os.environ) -> str:
 
 
 def write_container_config(out: str | Path) -> None:
-    """nginx.conf and conf.d's default.conf.template, for the nginx image to copy."""
+    """nginx.conf and the templates for conf.d (the site, the TLS site), for the nginx image."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     main_conf, site = render(CONTAINER)
     (out / "nginx.conf").write_text(main_conf)
     (out / "default.conf.template").write_text(site)
+    (out / "tls.conf.template").write_text(tls_site(CONTAINER))

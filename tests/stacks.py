@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import local, servers
+from stack import certs, local, servers
 from stack.servers import ROOT
 
 
@@ -47,6 +47,11 @@ class HostRun:
 
     def start(self, service: str) -> None:
         local.supervisorctl("start", service)
+
+    @property
+    def tls_ca(self) -> Path:
+        """The CA that signed the production port's certificate (`make certs`)."""
+        return certs.CERTS / "ca.crt"
 
 
 class ComposeError(Exception):
@@ -124,6 +129,11 @@ class ComposeRun:
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", timeout=180, check=False)
+
+    @property
+    def tls_ca(self) -> Path:
+        """The CA of the certificate given to nginx through TLS_CERT_FILE (write_settings)."""
+        return self.work / "certs" / "ca.crt"
 
     def stop(self, service: str) -> None:
         self.compose("stop", service, timeout=60)
@@ -207,10 +217,13 @@ class ComposeRun:
 
     def write_settings(self) -> None:
         """The project's .env: fresh secrets per session, the rest fixed (tests read them back)."""
+        certificate = certs.ensure_local(self.work / "certs")
         values = {
             **self.settings,
             "SECRET_KEY": secrets.token_urlsafe(50),
             "POSTGRES_PASSWORD": secrets.token_hex(24),
+            "TLS_CERT_FILE": certificate.certificate,
+            "TLS_KEY_FILE": certificate.key,
         }
         self.env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
         self.env_file.chmod(0o600)

@@ -77,7 +77,8 @@ def test_compose_services_are_servers_toml(stack, topology):
     # nginx resolves its upstreams once: every server (and nginx) needs an address of its own.
     addresses = [services[name]["networks"]["default"]["ipv4_address"] for name in ["nginx", *topology.names]]
     assert len(set(addresses)) == len(addresses)
-    ports = {topology.production.port, *(server.port for server in topology.servers)}
+    production = topology.production
+    ports = {production.port, production.tls_port, *(server.port for server in topology.servers)}
     assert published_ports(services["nginx"]) == ports
     # Only nginx is reachable from the host.
     assert [name for name, service in services.items() if service.get("ports")] == ["nginx"]

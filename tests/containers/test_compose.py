@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from stack import servers
+from stack.servers import ROOT
 from tests.hardening.helpers import Load
 
 pytestmark = [
@@ -107,6 +108,39 @@ def test_every_container_is_hardened(stack, topology):
         assert host["RestartPolicy"]["Name"] == "unless-stopped", service
         assert container["Config"]["User"] not in ("", "0", "root"), service
         assert process_uid(container["Id"]) != "0", service
+
+
+def nginx_dump(stack, certificate: str, key: str) -> subprocess.CompletedProcess:
+    """The nginx image's entrypoint, then `nginx -T`, with these files as TLS_CERT_FILE/TLS_KEY_FILE.
+
+    Hardened as in Compose and on the stack's network, where the upstream names resolve.
+    """
+    nginx = stack.inspect("nginx")
+    network = next(iter(nginx["NetworkSettings"]["Networks"]))
+    return subprocess.run(
+        ["docker", "run", "--rm", "--read-only", "--cap-drop", "ALL",
+         "--security-opt", "no-new-privileges:true",
+         "--tmpfs", "/tmp:mode=1777", "--tmpfs", "/etc/nginx/conf.d:mode=1777",
+         "--env-file", str(ROOT / "nginx" / "defaults.env"), "--network", network,
+         "-v", f"{certificate}:/etc/nginx/certs/tls.crt:ro", "-v", f"{key}:/etc/nginx/certs/tls.key:ro",
+         nginx["Config"]["Image"], "nginx", "-T"],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_nginx_without_a_certificate_serves_plain_http_only(stack, topology):
+    """`make up` with TLS_CERT_FILE unset: Compose mounts /dev/null, and the TLS site is dropped."""
+    result = nginx_dump(stack, "/dev/null", "/dev/null")
+    assert result.returncode == 0, result.stderr
+    assert "TLS off" in result.stdout + result.stderr
+    assert f"listen {topology.production.port};" in result.stdout
+    assert f"listen {topology.production.tls_port}" not in result.stdout
+
+
+def test_nginx_with_a_certificate_but_no_key_refuses_to_start(stack):
+    result = nginx_dump(stack, str(stack.tls_ca.parent / "tls.crt"), "/dev/null")
+    assert result.returncode != 0
+    assert "only one of TLS_CERT_FILE and TLS_KEY_FILE is set" in result.stderr
 
 
 def test_app_servers_run_as_the_app_user_with_equal_limits(stack, topology):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -113,7 +115,16 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # After Redis restarts, every pooled connection is dead. Without retries,
+                    # each one fails a chat socket (1013) before the pool has reconnected;
+                    # with them, a command on a dead connection reconnects and runs again.
+                    # While Redis is down, the retries run out within about half a second.
+                    "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), 3),
+                },
+            ],
             # Per-channel queue bound: a slow consumer loses messages instead of growing Redis.
             "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=100),
             "expiry": 60,

@@ -175,13 +175,22 @@ def redis_memory() -> int:
         client.close()
 
 
+def close_description(opcode: int, data: bytes) -> str:
+    if opcode != ABNF.OPCODE_CLOSE:
+        return f"frame opcode {opcode}"
+    code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+    return f"close {code} {data[2:].decode(errors='replace')!r}"
+
+
 def chat_round_trip(port: int, room: str) -> float:
     """Seconds from two new members joining `room` until one's message reaches the other."""
     started = time.monotonic()
     sender, receiver = (open_socket(port, f"/ws/chat/{room}/", timeout=CALM_TIMEOUT) for _ in range(2))
     try:
         sender.send(json.dumps({"message": "still there?"}))
-        assert json.loads(receiver.recv())["message"] == "still there?"
+        opcode, frame = receiver.recv_data_frame(True)
+        assert opcode == ABNF.OPCODE_TEXT, f"{room}: {close_description(opcode, frame.data)}, not the message"
+        assert json.loads(frame.data)["message"] == "still there?"
         return time.monotonic() - started
     finally:
         sender.close()

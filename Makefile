@@ -80,8 +80,9 @@ TARGET ?= host
 
 .PHONY: bench locust soak
 
-bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b)
-	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))
+bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n)
+	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS)) \
+	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS))
 
 soak: deps venv ## Memory over time under steady load on every server at once (MINUTES=10, SERVERS=a,b)
 	$(PYTHON) -m loadtest.soak --minutes $(or $(MINUTES),10) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))

@@ -122,18 +122,26 @@ up: .env ## Build and start the stack in containers, wait until every service is
 	$(COMPOSE) up -d --remove-orphans
 	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
+	declare -A restarts_before; \
+	for id in $$($(COMPOSE) ps -a -q); do restarts_before[$$id]=$$(docker inspect -f '{{.RestartCount}}' $$id); done; \
 	while :; do \
-	  waiting=""; failed=""; \
+	  waiting=""; failed=""; failed_ids=""; \
 	  for id in $$($(COMPOSE) ps -a -q); do \
-	    read -r name state health code <<<"$$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' $$id)"; \
+	    read -r name state health code restarts <<<"$$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}} {{.RestartCount}}' $$id)"; \
+	    if [ $$((restarts - $${restarts_before[$$id]:-0})) -ge 3 ]; then state="crash-looping"; fi; \
 	    case "$$state/$$health/$$code" in \
 	      running/healthy/*|exited/none/0) ;; \
 	      running/starting/*|created/*|restarting/*) waiting="$$waiting $${name#/}" ;; \
-	      *) failed="$$failed $${name#/}($$state,$$health,exit=$$code)" ;; \
+	      *) failed="$$failed $${name#/}($$state,$$health,exit=$$code)"; failed_ids="$$failed_ids $$id" ;; \
 	    esac; \
 	  done; \
 	  if [ -n "$$failed" ]; then \
-	    echo "make up: not healthy:$$failed; see \`$(COMPOSE) logs <service>\`" >&2; exit 1; fi; \
+	    echo "make up: not healthy:$$failed" >&2; \
+	    for id in $$failed_ids; do \
+	      echo "--- last lines of $$(docker inspect -f '{{.Name}}' $$id | tr -d /) ---" >&2; \
+	      docker logs --tail 10 $$id 2>&1 | sed 's/^/  /' >&2; \
+	    done; \
+	    echo "make up: fix the cause, then \`make up\` again (\`make logs\` for everything)" >&2; exit 1; fi; \
 	  if [ -z "$$waiting" ]; then break; fi; \
 	  if [ $$SECONDS -ge $$deadline ]; then \
 	    echo "make up: still not healthy after $(UP_TIMEOUT) s:$$waiting" >&2; exit 1; fi; \

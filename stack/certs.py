@@ -18,6 +18,10 @@ from .servers import ROOT
 
 CERTS = ROOT / "certs"
 DAYS = "825"  # the most browsers accept for a server certificate
+# The directory (0700) is what keeps the server key private on this machine. The key itself is
+# readable by everyone so that nginx's unprivileged user in the container (uid 101), reading it
+# through a bind mount, can load it too.
+KEY_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ def ensure_local(directory: Path = CERTS) -> Certificate:
     """Make the local CA and server certificate unless they exist."""
     local = Certificate(directory / "tls.crt", directory / "tls.key")
     if local.certificate.exists() and local.key.exists():
+        local.key.chmod(KEY_MODE)
         return local
     openssl = shutil.which("openssl")
     if not openssl:
@@ -66,8 +71,5 @@ def ensure_local(directory: Path = CERTS) -> Certificate:
             "-extfile", extensions.name, "-out", str(local.certificate))
     (directory / "tls.csr").unlink()
     (directory / "ca.key").chmod(0o600)
-    # The directory (0700) is what keeps the server key private on this machine. The key itself is
-    # readable by everyone so that nginx's unprivileged user (uid 101) in the container, reading
-    # it through a bind mount, can load it too.
-    local.key.chmod(0o644)
+    local.key.chmod(KEY_MODE)
     return local

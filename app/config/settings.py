@@ -123,6 +123,11 @@ CHANNEL_LAYERS = {
                     # with them, a command on a dead connection reconnects and runs again.
                     # While Redis is down, the retries run out within about half a second.
                     "retry": Retry(ExponentialBackoff(cap=0.25, base=0.05), 3),
+                    # A consumer waits for messages with BZPOPMIN blocking 5 s in Redis
+                    # (channels-redis's brpop_timeout), and redis-py 8 gives up reading after 5 s
+                    # by default: the two raced, and an idle member's socket was closed (1013)
+                    # after about 20 s of quiet. Reads must outlast the blocking poll.
+                    "socket_timeout": 10,
                 },
             ],
             # Per-channel queue bound: a slow consumer loses messages instead of growing Redis.
@@ -135,6 +140,12 @@ CHANNEL_LAYERS = {
 
 # Largest WebSocket message a consumer accepts; bigger ones close the socket with 1009.
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
+
+# A chat member may send WS_CHAT_RATE messages a second on average, in bursts of WS_CHAT_BURST;
+# faster, its socket is closed with 1008. Far above anyone typing, far below a flood, which would
+# otherwise hold its server process busy fanning messages out while others wait.
+WS_CHAT_RATE = env.float("WS_CHAT_RATE", default=50.0)
+WS_CHAT_BURST = env.int("WS_CHAT_BURST", default=100)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -94,17 +94,43 @@ def test_websocket_echo_on_every_asgi_port(topology):
             sock.close()
 
 
-def test_chat_crosses_servers_through_redis(topology):
-    """One member on each ASGI server, in one room: everyone gets everyone's message."""
+# Longer than channels-redis's blocking poll (5 s) and than that poll's retries (about 20 s):
+# a consumer idle this long has waited on Redis several times over.
+QUIET_SECONDS = 25
+
+
+def chat_members(topology) -> dict[str, websocket.WebSocket]:
+    """One member on each ASGI server, all in one new room."""
     room = f"/ws/chat/it-{uuid.uuid4().hex[:10]}/"
     members = {name: open_socket(port, room) for port, name in websocket_ports(topology)[1:]}
     assert len(members) >= 2
+    return members
+
+
+def assert_everyone_hears_everyone(members: dict[str, websocket.WebSocket]) -> None:
+    for name, sock in members.items():
+        sock.send(json.dumps({"message": f"hello from {name}", "sent_at": time.time(), "id": name}))
+    for name, sock in members.items():
+        frames = [sock.recv() for _ in members]
+        assert all(frames), f"the server closed {name}'s socket"
+        assert {json.loads(frame)["server"] for frame in frames} == set(members), name
+
+
+def test_chat_crosses_servers_through_redis(topology):
+    members = chat_members(topology)
     try:
-        for name, sock in members.items():
-            sock.send(json.dumps({"message": f"hello from {name}", "sent_at": time.time(), "id": name}))
+        assert_everyone_hears_everyone(members)
+    finally:
         for sock in members.values():
-            received = {json.loads(sock.recv())["server"] for _ in members}
-            assert received == set(members)
+            sock.close()
+
+
+def test_a_quiet_chat_member_stays_connected(topology):
+    """Nobody speaks for a while: every member is still there, on every server, and hears the rest."""
+    members = chat_members(topology)
+    try:
+        time.sleep(QUIET_SECONDS)
+        assert_everyone_hears_everyone(members)
     finally:
         for sock in members.values():
             sock.close()

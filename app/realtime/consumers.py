@@ -2,7 +2,7 @@
 
 Close codes a client can act on:
     1003  the frame type is not accepted here (binary frames in the chat)
-    1008  the request breaks a rule (an invalid room name)
+    1008  the request breaks a rule (an invalid room name, chat messages faster than WS_CHAT_RATE)
     1009  the message is larger than WS_MAX_MESSAGE_BYTES
     1013  try again later: the channel layer (Redis) is unreachable
 
@@ -13,6 +13,7 @@ meaning goes out as 4000 + (code - 1000), that is 4003, 4008, 4009 and 4013.
 import contextlib
 import json
 import re
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -32,6 +33,23 @@ def message_size(text_data: str | None, bytes_data: bytes | None) -> int:
 def private_close_code(code: int) -> int:
     """The private-use (4000-4999) mirror of a standard close code, for servers that refuse it."""
     return 4000 + code - 1000
+
+
+class TokenBucket:
+    """At most `rate` takes a second on average and `burst` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class LimitedConsumer(AsyncWebsocketConsumer):
@@ -79,8 +97,7 @@ class ChatConsumer(LimitedConsumer):
         try:
             await super().__call__(scope, receive, send)
         except (RedisError, OSError):
-            # Once the client has left, this is only the channel layer's poll being cancelled
-            # (redis-py can report that cancellation as a TimeoutError): nothing to tell anyone.
+            # Once the client has left, there is no one to tell.
             if self.client_gone:
                 return
             # Redis went away under a live socket: say so, instead of an abrupt 1011.
@@ -97,6 +114,7 @@ class ChatConsumer(LimitedConsumer):
             await self.close(code=1008, reason="room names are 1-64 letters, digits, '-' or '_'")
             return
         self.group = f"chat.{room}"
+        self.allowance = TokenBucket(settings.WS_CHAT_RATE, settings.WS_CHAT_BURST)
         # Join before accepting: a client that sees its handshake complete is in the room, so a
         # message sent right after it connects reaches it.
         try:
@@ -115,6 +133,9 @@ class ChatConsumer(LimitedConsumer):
     async def handle(self, text_data, bytes_data):
         if text_data is None:
             await self.close(code=1003, reason="the chat takes text frames of JSON")
+            return
+        if not self.allowance.take():
+            await self.close(code=1008, reason=f"over {settings.WS_CHAT_RATE:g} messages a second")
             return
         try:
             event = chat_event(json.loads(text_data))

@@ -85,6 +85,22 @@ async def test_malformed_chat_messages_get_an_error_frame_and_the_socket_lives(f
     await chat.disconnect()
 
 
+async def test_a_member_sending_faster_than_the_rate_is_closed_with_1008(settings):
+    settings.WS_CHAT_RATE, settings.WS_CHAT_BURST = 1, 5
+    room = f"/ws/chat/unit-{uuid.uuid4().hex[:12]}/"
+    flooder, listener = await connect(room), await connect(room)
+    for n in range(6):
+        await flooder.send_to(text_data=json.dumps({"message": f"m{n}"}))
+    received = [json.loads(await listener.receive_from(timeout=5))["message"] for _ in range(5)]
+    assert received == [f"m{n}" for n in range(5)]  # the burst went through, in order
+    # The flooder gets its own five back and the close, in whatever order the fan-out finishes.
+    outputs = [await flooder.receive_output(timeout=5) for _ in range(6)]
+    closes = [output for output in outputs if output["type"] == "websocket.close"]
+    assert [close["code"] for close in closes] == [1008], outputs
+    assert await listener.receive_nothing(timeout=0.5)  # the sixth was never broadcast
+    await listener.disconnect()
+
+
 async def test_binary_chat_frame_closes_with_1003():
     chat = await connect(f"/ws/chat/unit-{uuid.uuid4().hex[:12]}/")
     await chat.send_to(bytes_data=b"\x01\x02")

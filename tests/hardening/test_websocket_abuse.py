@@ -292,10 +292,12 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
         finally:
             lurker.shutdown()
             listener.shutdown()
-        report[server] = (f"flooder sent {sent} x 4 KB, the room heard {flood_heard}, then {outcome}; 5 x {CHAT_BURST - 10} x 32 KB "
-                          f"within the burst: longest channel queue {longest}, Redis "
-                          f"+{redis_grown:.1f} MiB, server RSS +{rss_grown:.0f} MiB; another room "
-                          f"answered in {answered:.2f} s")
+        report[server] = (
+            f"flooder sent {sent} x 4 KB, the room heard {flood_heard}, then {outcome}; "
+            f"5 x {CHAT_BURST - 10} x 32 KB within the burst: longest channel queue {longest}, "
+            f"Redis +{redis_grown:.1f} MiB, server RSS +{rss_grown:.0f} MiB; "
+            f"another room answered in {answered:.2f} s"
+        )
         # Past its burst, nothing more of the flooder's reaches the room.
         assert 0 < flood_heard <= CHAT_BURST + CHAT_RATE * FLOOD_SECONDS, (server, flood_heard)
         # It is told why, unless the server's close met the flood still arriving: a socket closed

@@ -53,9 +53,17 @@ class TokenBucket:
 
 
 class LimitedConsumer(AsyncWebsocketConsumer):
-    """Closes with 1009 on a message over the size limit, before any work is done with it."""
+    """Closes with 1009 on a message over the size limit, before any work is done with it.
+
+    Once it has closed a socket, it sends nothing more: frames the client had in flight and
+    messages for the room still arrive until the client's close does, and a send after a close
+    is an error on every server.
+    """
+
+    closing = False
 
     async def close(self, code=None, reason=None):
+        self.closing = True
         try:
             await super().close(code=code, reason=reason)
         except Exception as error:
@@ -65,6 +73,8 @@ class LimitedConsumer(AsyncWebsocketConsumer):
             await super().close(code=private_close_code(code), reason=reason)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
         if message_size(text_data, bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
             await self.close(code=1009, reason=f"message over {settings.WS_MAX_MESSAGE_BYTES} bytes")
             return
@@ -97,8 +107,8 @@ class ChatConsumer(LimitedConsumer):
         try:
             await super().__call__(scope, receive, send)
         except (RedisError, OSError):
-            # Once the client has left, there is no one to tell.
-            if self.client_gone:
+            # Once the client has left, or been sent its close, there is no one left to tell.
+            if self.client_gone or self.closing:
                 return
             # Redis went away under a live socket: say so, instead of an abrupt 1011.
             await self.close(code=1013, reason="channel layer unavailable")
@@ -145,6 +155,8 @@ class ChatConsumer(LimitedConsumer):
         await self.channel_layer.group_send(self.group, event)
 
     async def chat_message(self, event):
+        if self.closing:
+            return
         await self.send(text_data=json.dumps({**event, "type": "chat"}))
 
 

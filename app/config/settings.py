@@ -193,9 +193,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "discard": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
     # A 4xx is the client's mistake and already answered with a JSON body; logging each with a
     # traceback would bury the 5xx that need attention.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # A Host that is not in ALLOWED_HOSTS is answered 400 and shows in every access log; Django
+    # would also log it at ERROR with a traceback, for what is only scanners' noise.
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.security.DisallowedHost": {"handlers": ["discard"], "propagate": False},
+    },
 }

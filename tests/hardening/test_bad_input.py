@@ -1,10 +1,13 @@
 """Bad HTTP input on every port: each gets a clear 4xx, never a 500, a traceback or a stuck worker."""
 
+import time
+
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stack import local
 from tests.hardening.helpers import assert_clean, http_ports, raw_http, wait_healthy
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
@@ -216,3 +219,17 @@ def test_http_1_0_without_host(topology):
 
 def test_every_port_is_healthy_after_the_bad_input(topology):
     wait_healthy(topology, timeout=10)
+
+
+def test_a_foreign_host_is_answered_400_without_a_traceback_in_the_logs(topology):
+    """Scanners send any Host: each gets its 400, and the server logs keep room for real errors."""
+    logs = {name: local.RUN / "logs" / f"{name}.log" for _, name in http_ports(topology)}
+    sizes = {name: log.stat().st_size for name, log in logs.items()}
+    for port, _ in http_ports(topology):
+        status, _, _ = raw_http(port, request(b"/json", host=b"scanner.example"))
+        assert status == 400, port
+    time.sleep(0.5)  # the servers' output reaches their log files through supervisord
+    for name, log in logs.items():
+        with log.open("rb") as written:
+            written.seek(sizes[name])
+            assert b"Traceback" not in written.read(), f"a traceback in {log}"

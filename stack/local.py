@@ -250,7 +250,7 @@ def up() -> None:
         wait_for(f"{server.name} on 127.0.0.1:{server.internal_port}",
                  lambda port=server.internal_port: healthy(port), 60, f"{server.name}.log")
     supervisorctl("start", "nginx", check=False)
-    for port in [topology.production.port, *(server.port for server in topology.servers)]:
+    for port, _ in topology.http_ports():
         wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, "nginx.log")
     wait_for(f"nginx TLS on 127.0.0.1:{topology.production.tls_port}",
              lambda: port_open(topology.production.tls_port), 30, "nginx.log")

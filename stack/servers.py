@@ -51,6 +51,18 @@ class Topology:
     def names(self) -> list[str]:
         return [server.name for server in self.servers]
 
+    def http_ports(self) -> list[tuple[int, str]]:
+        """(nginx port, the server answering HTTP there): the production port, then each server's."""
+        return [(self.production.port, self.production.http.name)] + [
+            (server.port, server.name) for server in self.servers
+        ]
+
+    def websocket_ports(self) -> list[tuple[int, str]]:
+        """(nginx port, the server answering WebSockets there), the same way."""
+        return [(self.production.port, self.production.websocket.name)] + [
+            (server.port, server.name) for server in self.servers if server.websocket
+        ]
+
 
 def load(path: Path = SERVERS_FILE) -> Topology:
     data = tomllib.loads(path.read_text())

@@ -21,19 +21,6 @@ CONCURRENCY = 4  # clients of a steady background load
 TRACEBACK_MARKERS = (b"Traceback (most recent call last)", b'File "/', b"django.core.exceptions")
 
 
-def http_ports(topology) -> list[tuple[int, str]]:
-    """(port, the server answering HTTP there): the production port and every server's own."""
-    return [(topology.production.port, topology.production.http.name)] + [
-        (server.port, server.name) for server in topology.servers
-    ]
-
-
-def websocket_ports(topology) -> list[tuple[int, str]]:
-    return [(topology.production.port, topology.production.websocket.name)] + [
-        (server.port, server.name) for server in topology.servers if server.websocket
-    ]
-
-
 def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
     """Send bytes as they are (no client-side normalisation); status, headers, body of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -93,7 +80,7 @@ def assert_clean(status: int, body: bytes, where) -> None:
 
 def wait_healthy(topology, timeout: float = 60) -> None:
     """Every nginx port answers /healthz (no stuck or missing worker behind any of them)."""
-    pending = {port for port, _ in http_ports(topology)}
+    pending = {port for port, _ in topology.http_ports()}
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=3) as client:
         while pending and time.monotonic() < deadline:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stack import local
-from tests.hardening.helpers import assert_clean, http_ports, raw_http, wait_healthy
+from tests.hardening.helpers import assert_clean, raw_http, wait_healthy
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
@@ -29,7 +29,7 @@ def nginx_json_error(headers, body, status) -> dict:
 
 
 def test_oversized_body_is_a_json_413_from_nginx(topology):
-    for port, _ in http_ports(topology):
+    for port, _ in topology.http_ports():
         # The declared length is enough: nginx refuses before reading the body.
         status, headers, body = raw_http(port, (
             b"POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -45,7 +45,7 @@ def test_oversized_body_is_a_json_413_from_nginx(topology):
     pytest.param([b"Cookie: " + b"c=" + b"x" * 40_000], id="40KB-cookie"),
 ])
 def test_oversized_headers_are_a_json_400_from_nginx(topology, headers):
-    for port, _ in http_ports(topology):
+    for port, _ in topology.http_ports():
         status, response_headers, body = raw_http(port, request(b"/json", *headers))
         assert status == 400, (port, body[:200])
         assert nginx_json_error(response_headers, body, 400)["error"] == "request header too large"
@@ -54,7 +54,7 @@ def test_oversized_headers_are_a_json_400_from_nginx(topology, headers):
 def test_many_small_headers_get_a_clear_answer_from_each_server(topology):
     """150 small headers fit nginx's buffers; each server applies its own count limit (if any)."""
     outcomes = {}
-    for port, name in http_ports(topology):
+    for port, name in topology.http_ports():
         status, _, body = raw_http(port, request(b"/json", *[b"X-H%d: v" % i for i in range(150)]))
         assert_clean(status, body, (port, "150 headers"))
         assert status in (200, 400, 431), (port, status)
@@ -88,7 +88,7 @@ def test_bounded_parameters_edges(topology, path, name, low, high, others):
         "1e3": 400, "0x10": 400, "9" * 4000: 400, "-" + "9" * 30: 400,
     }
     with httpx.Client(timeout=15) as client:
-        for port, server in http_ports(topology):
+        for port, server in topology.http_ports():
             for value, expected in cases.items():
                 response = client.get(f"http://127.0.0.1:{port}{path}", params={**others, name: value})
                 assert response.status_code == expected, (port, path, name, value[:20], response.text[:200])
@@ -114,7 +114,7 @@ def test_any_query_value_is_a_200_or_a_json_400(topology, data):
     path, name, low, high, others = data.draw(st.sampled_from(BOUNDED))
     value = data.draw(QUERY_VALUES.filter(lambda raw: not parses_in_range(raw, low, high)))
     with httpx.Client(timeout=15) as client:
-        for port, server in http_ports(topology):
+        for port, server in topology.http_ports():
             response = client.get(f"http://127.0.0.1:{port}{path}", params={**others, name: value})
             assert response.status_code == 400, (port, path, name, value[:40], response.text[:200])
             assert response.headers["x-served-by"] == server
@@ -124,7 +124,7 @@ def test_any_query_value_is_a_200_or_a_json_400(topology, data):
 def test_a_request_line_over_4_kb(topology):
     """nginx takes 8 KB lines; Gunicorn stops at 4094 bytes with its own 414, the others parse it."""
     outcomes = {}
-    for port, name in http_ports(topology):
+    for port, name in topology.http_ports():
         status, _, body = raw_http(port, request(b"/wait/sync?ms=" + b"9" * 5000))
         assert_clean(status, body, (port, "5 KB request line"))
         assert status in (400, 414), (port, status)
@@ -136,7 +136,7 @@ def test_techempower_queries_clamp_every_value(topology):
     """TechEmpower's rule, not a 400: junk means 1 row, and any count is clamped to 1..500."""
     expected = {"": 1, "abc": 1, "-5": 1, "0": 1, "1.5": 1, "3": 3, "99999999999999999999999": 500}
     with httpx.Client(timeout=30) as client:
-        for port, _ in http_ports(topology):
+        for port, _ in topology.http_ports():
             for path in ("/queries", "/updates"):
                 for value, rows in expected.items():
                     if rows == 500 and path == "/updates":
@@ -159,7 +159,7 @@ NON_UTF8 = [
 @pytest.mark.parametrize("path", NON_UTF8)
 def test_non_utf8_bytes_in_path_and_query(topology, path):
     outcomes = {}
-    for port, name in http_ports(topology):
+    for port, name in topology.http_ports():
         status, _, body = raw_http(port, request(path))
         assert_clean(status, body, (port, path))
         outcomes[f"{port}:{name}"] = status
@@ -187,7 +187,7 @@ def test_no_file_outside_static_is_served(topology, stack):
     from stack import local
 
     secrets = [path.read_bytes().strip() for path in (local.RUN / "secrets").glob("*")]
-    for port, _ in http_ports(topology):
+    for port, _ in topology.http_ports():
         for path in TRAVERSALS:
             status, headers, body = raw_http(port, request(path))
             assert_clean(status, body, (port, path))
@@ -201,7 +201,7 @@ def test_http_1_0_without_host(topology):
     """HTTP/1.0 may omit Host. nginx then sends none upstream, and Django falls back to the server's
     own address (SERVER_NAME, 127.0.0.1 here), which ALLOWED_HOSTS has: served like any request."""
     outcomes = {}
-    for port, name in http_ports(topology):
+    for port, name in topology.http_ports():
         status, headers, body = raw_http(port, request(b"/json", version=b"HTTP/1.0", host=b""))
         assert_clean(status, body, (port, "HTTP/1.0 without Host"))
         outcomes[f"{port}:{name}"] = status
@@ -223,9 +223,9 @@ def test_every_port_is_healthy_after_the_bad_input(topology):
 
 def test_a_foreign_host_is_answered_400_without_a_traceback_in_the_logs(topology):
     """Scanners send any Host: each gets its 400, and the server logs keep room for real errors."""
-    logs = {name: local.RUN / "logs" / f"{name}.log" for _, name in http_ports(topology)}
+    logs = {name: local.RUN / "logs" / f"{name}.log" for _, name in topology.http_ports()}
     sizes = {name: log.stat().st_size for name, log in logs.items()}
-    for port, _ in http_ports(topology):
+    for port, _ in topology.http_ports():
         status, _, _ = raw_http(port, request(b"/json", host=b"scanner.example"))
         assert status == 400, port
     time.sleep(0.5)  # the servers' output reaches their log files through supervisord

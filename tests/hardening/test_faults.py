@@ -28,7 +28,6 @@ from tests.hardening.helpers import (
     server_processes,
     wait_healthy,
     wait_ready,
-    websocket_ports,
 )
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
@@ -203,7 +202,7 @@ def chat(port: int, room: str) -> websocket.WebSocket:
 
 
 def test_redis_down_keeps_http_and_closes_chats_with_1013(stack, topology):
-    asgi = websocket_ports(topology)[1:]
+    asgi = topology.websocket_ports()[1:]
     room = f"redis-{os.getpid()}"
     sockets = {server: chat(port, room) for port, server in asgi}
     stack.stop("redis")

@@ -14,7 +14,7 @@ import pytest
 
 from stack import local, render
 from stack.servers import ROOT
-from tests.hardening.helpers import http_ports, raw_http
+from tests.hardening.helpers import raw_http
 
 pytestmark = [pytest.mark.hardening]
 
@@ -61,7 +61,7 @@ def test_security_headers_on_every_port_app_static_and_nginx_errors(topology):
     with httpx.Client(timeout=10) as client:
         page = client.get(f"http://127.0.0.1:{topology.production.port}/").text
         script = page.split('<script src="')[1].split('"')[0]
-        for port, _ in http_ports(topology):
+        for port, _ in topology.http_ports():
             base = f"http://127.0.0.1:{port}"
             for path in ("/", "/json", "/wait/sync?ms=-1", "/no-such-page", script, "/static/missing.css"):
                 response = client.get(base + path)
@@ -89,7 +89,7 @@ def test_pages_need_no_inline_script_or_style(topology):
 @pytest.mark.usefixtures("stack")
 def test_admin_is_not_reachable_by_default(topology):
     with httpx.Client(timeout=10) as client:
-        for port, _ in http_ports(topology):
+        for port, _ in topology.http_ports():
             for path in ("/admin/", "/admin/login/"):
                 response = client.get(f"http://127.0.0.1:{port}{path}")
                 assert response.status_code == 404, (port, path)

@@ -17,7 +17,7 @@ import websocket
 from websocket import ABNF
 
 from stack import local, servers
-from tests.hardening.helpers import close_outcome, open_socket, tree_rss, websocket_ports
+from tests.hardening.helpers import close_outcome, open_socket, tree_rss
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
@@ -30,7 +30,7 @@ def expected_code(server: str, code: int) -> int:
 
 
 def test_message_over_the_limit_closes_1009(topology, settings_limit=64 * 1024):
-    for port, server in websocket_ports(topology):
+    for port, server in topology.websocket_ports():
         sock = open_socket(port, "/ws/echo/")
         sock.send("x" * (settings_limit + 1))
         assert close_outcome(sock) == ("close", expected_code(server, 1009)), (port, server)
@@ -39,7 +39,7 @@ def test_message_over_the_limit_closes_1009(topology, settings_limit=64 * 1024):
 def test_frame_over_the_server_limit_is_refused_cleanly(topology):
     """2 MB is over WS_MAX_FRAME_BYTES (1 MB): the server's own limit, before the app sees it."""
     outcomes = {}
-    for port, server in websocket_ports(topology):
+    for port, server in topology.websocket_ports():
         sock = open_socket(port, "/ws/echo/")
         try:
             sock.send("x" * 2_000_000)
@@ -54,7 +54,7 @@ def test_frame_over_the_server_limit_is_refused_cleanly(topology):
 
 def test_invalid_utf8_in_a_text_frame_ends_the_socket(topology):
     outcomes = {}
-    for port, server in websocket_ports(topology):
+    for port, server in topology.websocket_ports():
         sock = open_socket(port, "/ws/echo/")
         sock.send_frame(ABNF.create_frame(b"ok \xff\xfe \xc0\xaf", ABNF.OPCODE_TEXT))
         outcome = close_outcome(sock)
@@ -71,7 +71,7 @@ ROOMS = [
 
 @pytest.mark.parametrize("room", ROOMS, ids=[room[:20] for room in ROOMS])
 def test_invalid_room_names_close_1008(topology, room):
-    for port, server in websocket_ports(topology):
+    for port, server in topology.websocket_ports():
         try:
             sock = open_socket(port, f"/ws/chat/{room}/")
         except websocket.WebSocketBadStatusException as refused:
@@ -84,7 +84,7 @@ def test_invalid_room_names_close_1008(topology, room):
 def test_undecodable_room_name_is_refused(topology):
     """Bytes that are not UTF-8 in the path: refused at the handshake or closed, never accepted."""
     outcomes = {}
-    for port, server in websocket_ports(topology):
+    for port, server in topology.websocket_ports():
         try:
             sock = open_socket(port, "/ws/chat/%FF%FE/")
         except websocket.WebSocketBadStatusException as refused:
@@ -102,7 +102,7 @@ def test_undecodable_room_name_is_refused(topology):
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1.evil.example", None])
 def test_foreign_or_missing_origin_is_refused_403(topology, origin):
-    for port, _ in websocket_ports(topology):
+    for port, _ in topology.websocket_ports():
         options = {"suppress_origin": True} if origin is None else {"origin": origin}
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             open_socket(port, "/ws/echo/", **options)
@@ -140,7 +140,7 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
     is capped (80 MB), so the test bounds it and reports it instead of hiding it.
     """
     report = {}
-    for port, server in websocket_ports(topology)[1:]:
+    for port, server in topology.websocket_ports()[1:]:
         before = tree_rss(server)
         sent, ending = flood(port)
         grown = (tree_rss(server) - before) / 2**20
@@ -259,7 +259,7 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
     """
     report = {}
     client = redis_client()
-    for port, server in websocket_ports(topology)[1:]:
+    for port, server in topology.websocket_ports()[1:]:
         room = f"flood-{server}-{time.monotonic_ns()}"
         # A small receive buffer, so that this reader's socket is full after a few messages.
         lurker = open_socket(port, f"/ws/chat/{room}/", timeout=5,

@@ -29,16 +29,9 @@ ENDPOINTS = [
 ]
 
 
-def ports(topology):
-    """(port, the server that answers HTTP on it) for the production port and each server's."""
-    return [(topology.production.port, topology.production.http.name)] + [
-        (server.port, server.name) for server in topology.servers
-    ]
-
-
 def test_every_endpoint_on_every_port(topology):
     with httpx.Client(timeout=10) as client:
-        for port, name in ports(topology):
+        for port, name in topology.http_ports():
             for path, content_type in ENDPOINTS:
                 response = client.get(f"http://127.0.0.1:{port}{path}")
                 assert response.status_code == 200, (port, path, response.text[:200])
@@ -48,7 +41,7 @@ def test_every_endpoint_on_every_port(topology):
 
 def test_bad_parameters_are_json_400_on_every_port(topology):
     with httpx.Client(timeout=10) as client:
-        for port, name in ports(topology):
+        for port, name in topology.http_ports():
             response = client.get(f"http://127.0.0.1:{port}/wait/async?ms=-5")
             assert response.status_code == 400
             assert response.json()["error"] == "bad request"
@@ -59,18 +52,12 @@ def test_static_files_come_from_nginx_with_a_long_cache(topology):
     with httpx.Client(timeout=10) as client:
         page = client.get(f"http://127.0.0.1:{topology.production.port}/").text
         script = page.split('<script src="')[1].split('"')[0]
-        for port, _ in ports(topology):
+        for port, _ in topology.http_ports():
             response = client.get(f"http://127.0.0.1:{port}{script}")
             assert response.status_code == 200
             assert response.headers["x-served-by"] == "nginx"
             assert "immutable" in response.headers["cache-control"]
             assert response.headers["server"] == "nginx"  # no version: server_tokens off
-
-
-def websocket_ports(topology):
-    return [(topology.production.port, topology.production.websocket.name)] + [
-        (server.port, server.name) for server in topology.servers if server.websocket
-    ]
 
 
 def open_socket(port: int, path: str) -> websocket.WebSocket:
@@ -80,7 +67,7 @@ def open_socket(port: int, path: str) -> websocket.WebSocket:
 
 
 def test_websocket_echo_on_every_asgi_port(topology):
-    for port, name in websocket_ports(topology):
+    for port, name in topology.websocket_ports():
         sock = open_socket(port, "/ws/echo/")
         try:
             # Daphne drops headers an app adds to the handshake; the chat test names it instead.
@@ -102,7 +89,7 @@ QUIET_SECONDS = 25
 def chat_members(topology) -> dict[str, websocket.WebSocket]:
     """One member on each ASGI server, all in one new room."""
     room = f"/ws/chat/it-{uuid.uuid4().hex[:10]}/"
-    members = {name: open_socket(port, room) for port, name in websocket_ports(topology)[1:]}
+    members = {name: open_socket(port, room) for port, name in topology.websocket_ports()[1:]}
     assert len(members) >= 2
     return members
 
@@ -149,7 +136,7 @@ def test_websocket_on_a_wsgi_port_is_refused_with_a_clear_status(topology):
 
 
 def test_foreign_origin_is_refused(topology):
-    for port, _ in websocket_ports(topology):
+    for port, _ in topology.websocket_ports():
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             websocket.create_connection(f"ws://127.0.0.1:{port}/ws/echo/", timeout=10, origin="http://evil.example")
         assert refused.value.status_code == 403

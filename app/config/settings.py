@@ -198,12 +198,12 @@ LOGGING = {
         "discard": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # A 4xx is the client's mistake and already answered with a JSON body; logging each with a
-    # traceback would bury the 5xx that need attention.
-    # A Host that is not in ALLOWED_HOSTS is answered 400 and shows in every access log; Django
-    # would also log it at ERROR with a traceback, for what is only scanners' noise.
     "loggers": {
+        # A 4xx is the client's mistake and already answered with a JSON body; logging each with
+        # a traceback would bury the 5xx that need attention.
         "django.request": {"level": "ERROR"},
+        # A Host outside ALLOWED_HOSTS is answered 400 and shows in every access log; Django would
+        # also log it at ERROR with a traceback, for what is only scanners' noise.
         "django.security.DisallowedHost": {"handlers": ["discard"], "propagate": False},
     },
 }

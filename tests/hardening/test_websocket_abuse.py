@@ -114,22 +114,33 @@ FLOOD_MESSAGE = "f" * 4096
 FLOOD_MAX_MESSAGES = 20_000  # 80 MB at most
 
 
-def flood(port: int) -> tuple[int, str]:
-    """One client sends as fast as it can and never reads: how far it gets, and how it ends."""
-    sock = open_socket(port, "/ws/echo/", timeout=2)
-    sent, ending = 0, "still open"
-    deadline = time.monotonic() + FLOOD_SECONDS
+def send_flat_out(sock: websocket.WebSocket, message: str) -> tuple[int, Exception | None]:
+    """Send as fast as possible, never reading, within FLOOD_SECONDS and FLOOD_MAX_MESSAGES:
+    how many went out, and the error that stopped it (None: the bound did)."""
+    sent, deadline = 0, time.monotonic() + FLOOD_SECONDS
     try:
         while sent < FLOOD_MAX_MESSAGES and time.monotonic() < deadline:
-            sock.send(FLOOD_MESSAGE)
+            sock.send(message)
             sent += 1
-    except websocket.WebSocketTimeoutException:
-        ending = "throttled (the server stopped reading)"
-    except (websocket.WebSocketConnectionClosedException, ConnectionError) as error:
-        ending = f"closed ({type(error).__name__})"
+    except (websocket.WebSocketException, OSError) as error:
+        return sent, error
+    return sent, None
+
+
+def flood(port: int) -> tuple[int, str]:
+    """One client floods the echo: how far it gets, and how it ends."""
+    sock = open_socket(port, "/ws/echo/", timeout=2)
+    try:
+        sent, error = send_flat_out(sock, FLOOD_MESSAGE)
     finally:
         sock.shutdown()
-    return sent, ending
+    if error is None:
+        return sent, "still open"
+    if isinstance(error, websocket.WebSocketTimeoutException):
+        return sent, "throttled (the server stopped reading)"
+    if isinstance(error, websocket.WebSocketConnectionClosedException | ConnectionError):
+        return sent, f"closed ({type(error).__name__})"
+    raise error
 
 
 def test_a_flooding_client_is_throttled_and_others_are_served(topology):
@@ -239,12 +250,7 @@ def drain(sock: websocket.WebSocket, frames: list | None = None) -> None:
 def chat_flood(port: int, room: str) -> tuple[int, tuple[str, int | None]]:
     """A member sends as fast as it can, never reading: how many it got out, and how it ended."""
     flooder = open_socket(port, f"/ws/chat/{room}/", timeout=2)
-    message, sent = json.dumps({"message": FLOOD_MESSAGE}), 0
-    deadline = time.monotonic() + FLOOD_SECONDS
-    with contextlib.suppress(websocket.WebSocketException, OSError):
-        while sent < FLOOD_MAX_MESSAGES and time.monotonic() < deadline:
-            flooder.send(message)
-            sent += 1
+    sent, _ = send_flat_out(flooder, json.dumps({"message": FLOOD_MESSAGE}))
     return sent, close_outcome(flooder)
 
 
@@ -289,6 +295,7 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
                 answered = chat_round_trip(port, f"calm-{server}")
             except websocket.WebSocketTimeoutException:
                 pytest.fail(f"{server}: a calm room got no message within {CALM_TIMEOUT} s after the flood")
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         finally:
             lurker.shutdown()
             listener.shutdown()

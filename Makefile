@@ -6,14 +6,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := nginx postgresql redis-server wrk curl openssl
+APT_PACKAGES := nginx postgresql redis-server wrk curl openssl chromium testssl.sh
 
 .PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, wrk, curl, openssl
+deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, wrk, curl, openssl, Chromium, testssl.sh
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \

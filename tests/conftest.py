@@ -5,6 +5,7 @@ import os
 import pytest
 
 from stack import servers
+from tests.browser import browser, pages  # noqa: F401 - fixtures for every suite
 from tests.environment import PRIVATE_SERVICES
 from tests.stacks import ComposeRun, HostRun
 

@@ -2,8 +2,8 @@
 
 import json
 
-from loadtest import report
-from loadtest.results import CellResult
+from loadtest.reporting import report
+from loadtest.reporting.results import CellResult
 
 ENVIRONMENT = {
     "cpu_model": "AMD EPYC",

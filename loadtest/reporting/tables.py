@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtest.results import Summary
-from loadtest.scenarios import SCENARIOS
+from loadtest.reporting.results import Summary
+from loadtest.scenarios.catalog import SCENARIOS
 
 SPECIAL_KINDS = {"ws_capacity", "ws_handshake"}  # their numbers are not rates; own tables
 

@@ -16,11 +16,11 @@ matplotlib.use("Agg")  # files only; no display on a server
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from loadtest.results import Summary  # noqa: E402
-from loadtest.tables import SPECIAL_KINDS, scenario_order  # noqa: E402
+from loadtest.reporting.results import Summary  # noqa: E402
+from loadtest.reporting.tables import SPECIAL_KINDS, scenario_order  # noqa: E402
+from loadtest.scenarios.catalog import DISTRIBUTION_SCENARIOS  # noqa: E402
 
 COLUMNS = 3
-DISTRIBUTION_SCENARIOS = ("ws_echo", "ws_chat")  # whose raw samples the bench keeps for charts
 
 
 def colours(servers: list[str]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """report.md and a self-contained report.html (inline SVG charts) from results.json.
 
 Run on its own to redraw a report from a finished run's files:
-    python -m loadtest.report reports/<timestamp>
+    python -m loadtest.reporting.report reports/<timestamp>
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import html
 import json
 from pathlib import Path
 
-from loadtest import charts
-from loadtest.results import CellResult, summarize_runs
-from loadtest.tables import Table, all_tables
+from loadtest.reporting import charts
+from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.reporting.tables import Table, all_tables
 
 READING_NOTES = [
     "rps counts successful responses (WebSocket: round trips, chat deliveries) per second of the "

@@ -1,7 +1,7 @@
 """The one list of load scenarios: the Locust UI, the headless bench and the tests all read it.
 
 A scenario is data: what to request, which server protocols it applies to, and whether it is
-part of the quick profile. loadtest.users turns a scenario into Locust user classes; this
+part of the quick profile. loadtest.drivers.users turns a scenario into Locust user classes; this
 module imports no Locust so that it can be read without gevent's monkey-patching.
 """
 
@@ -15,7 +15,7 @@ BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
 WSGI = frozenset({"wsgi"})
 
-# What each kind is, and so which runner loadtest.cell uses for it.
+# What each kind is, and so which runner loadtest.running.cells uses for it.
 KINDS = {
     "http": "FastHttpUser GETs the path in a closed loop",
     "sse": "FastHttpUser reads a whole event stream and checks the event count",
@@ -135,6 +135,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         duration_s=2.0,
     ),
 )
+
+
+# Whose raw latency samples a bench keeps, for the report's distribution chart.
+DISTRIBUTION_SCENARIOS = ("ws_echo", "ws_chat")
 
 
 def by_name(names: list[str] | None = None) -> list[Scenario]:

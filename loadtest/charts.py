@@ -1,0 +1,133 @@
+"""The report's charts, drawn with matplotlib: each saved as PNG and returned as inline SVG.
+
+A server keeps one colour across every chart, a shade of its protocol group's (loadtest.lineup),
+and a cell flagged load-generator-bound is drawn hatched and pale, so an invalid number is never
+read as a result.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a server
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from loadtest.results import Summary  # noqa: E402
+
+DISTRIBUTION_SCENARIOS = ("ws_echo", "ws_chat")  # whose raw samples the bench keeps for charts
+PANEL_HEIGHT = 0.5  # inches per server row
+
+
+def _bar_panel(ax, rows: list[Summary], colours: dict[str, str], value, title: str) -> None:
+    for y, s in enumerate(rows):
+        number = value(s)
+        if number is None:
+            continue
+        ax.barh(y, number, color=colours[s.server], alpha=0.35 if not s.valid else 1.0,
+                hatch="//" if not s.valid else None, edgecolor="black" if not s.valid else None)
+        if value is _rps and s.runs > 1 and s.rps_min is not None:
+            whisker = [[number - s.rps_min], [s.rps_max - number]]
+            ax.errorbar(number, y, xerr=whisker, color="black", capsize=3)
+        ax.text(number, y, f" {number:,.0f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [s.server for s in rows])
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.margins(x=0.18)
+    ax.tick_params(labelsize=8)
+
+
+def _latency_panel(ax, rows: list[Summary], colours: dict[str, str]) -> None:
+    height = 0.8 / 3
+    for y, s in enumerate(rows):
+        for i, (field, alpha) in enumerate((("p50_ms", 1.0), ("p95_ms", 0.6), ("p99_ms", 0.3))):
+            number = getattr(s, field)
+            if number is not None:
+                ax.barh(y + (i - 1) * height, number, height, color=colours[s.server], alpha=alpha,
+                        hatch="//" if not s.valid else None)
+    ax.set_yticks(range(len(rows)), [s.server for s in rows])
+    ax.invert_yaxis()
+    ax.set_title("latency ms: p50, p95, p99 (darkest to palest)", fontsize=9, loc="left")
+    ax.tick_params(labelsize=8)
+
+
+def _rps(summary: Summary) -> float | None:
+    return summary.rps
+
+
+def scenario_chart(rows: list[Summary], colours: dict[str, str]):
+    """One scenario's servers: rps (whiskers: min..max over runs), requests per server CPU second
+    and latency percentiles, stacked so the chart fits beside the scenario's table."""
+    rows = [s for s in rows if s.rps is not None or s.req_per_server_cpu_s is not None]
+    if not rows:
+        return None
+    height = 0.55 + PANEL_HEIGHT * len(rows)
+    figure, axes = plt.subplots(3, 1, figsize=(5.2, 3 * height), squeeze=False)
+    _bar_panel(axes[0][0], rows, colours, _rps, "rps (hatched: invalid)")
+    _bar_panel(axes[1][0], rows, colours, lambda s: s.req_per_server_cpu_s, "requests per server CPU second")
+    _latency_panel(axes[2][0], rows, colours)
+    figure.tight_layout()
+    return figure
+
+
+def distribution_chart(name: str, samples: dict[str, list[float]], palette: dict[str, str]):
+    """Cumulative distribution of one WebSocket scenario's latencies (echo round trip, chat delivery)."""
+    if not any(samples.values()):
+        return None
+    figure, axes = plt.subplots(1, 1, figsize=(5.2, 3.2), squeeze=False)
+    for ax in axes.flat:
+        for server, values in samples.items():
+            if not values:
+                continue
+            ordered = sorted(values)
+            fractions = [(i + 1) / len(ordered) for i in range(len(ordered))]
+            ax.step(ordered, fractions, where="post", label=server, color=palette.get(server))
+        ax.set_xscale("log")
+        ax.set_xlabel("ms (log)")
+        ax.set_ylabel("fraction of messages")
+        ax.set_title({"ws_echo": "echo round trip", "ws_chat": "chat delivery latency"}[name])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def capacity_chart(summaries: list[Summary], palette: dict[str, str]):
+    """Broadcast p95 against clients connected, with the bound that ends the ramp."""
+    ramps = [s for s in summaries if s.kind == "ws_capacity" and s.extra.get("steps")]
+    if not ramps:
+        return None
+    figure, ax = plt.subplots(figsize=(5.2, 3.4))
+    for s in ramps:
+        steps = [step for step in s.extra["steps"] if step["p95_ms"] is not None]
+        ax.plot(
+            [step["clients"] for step in steps],
+            [step["p95_ms"] for step in steps],
+            marker="o",
+            color=palette.get(s.server),
+            label=f"{s.server} (held {s.extra.get('clients_held', 0)})",
+        )
+    bound = ramps[0].extra.get("bound_ms")
+    if bound:
+        ax.axhline(bound, color="red", linestyle="--", label=f"bound {bound:.0f} ms")
+    ax.set_xlabel("clients connected in one room")
+    ax.set_ylabel("broadcast p95 ms (to the last member)")
+    ax.set_title("Clients held")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def save(figure, name: str, directory: Path) -> str:
+    """Write name.png into directory and return the chart as an SVG string for inlining."""
+    directory.mkdir(parents=True, exist_ok=True)
+    figure.savefig(directory / f"{name}.png", dpi=110)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]  # drop the XML prolog and doctype: it is embedded in HTML

@@ -8,7 +8,7 @@ PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := nginx postgresql redis-server wrk curl openssl chromium testssl.sh
 
-.PHONY: help deps venv lock lint test test-unit test-integration local-up local-down local local-status local-reload certs test-hardening audit
+.PHONY: help deps venv venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,9 +28,21 @@ $(VENV)/.installed: requirements/app.txt requirements/dev.txt
 	$(PYTHON) -m pip install -q -r requirements/app.txt -r requirements/dev.txt
 	touch $@
 
+# checkov in a venv of its own: it pins packaging<24, which the app's lock cannot share.
+CHECKOV_VENV := .venv-checkov
+
+venv-checkov: $(CHECKOV_VENV)/.installed ## Create .venv-checkov with the locked checkov (the Kubernetes policy scan)
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	[ -x $(CHECKOV_VENV)/bin/python ] || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
+	touch $@
+
 lock: ## Re-resolve requirements/*.in into the locks (needs uv)
 	uv pip compile --python-version 3.11 -q requirements/app.in -o requirements/app.txt
 	uv pip compile --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
+	uv pip compile --python-version 3.11 -q requirements/checkov.in -o requirements/checkov.txt
 
 lint: venv ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
@@ -55,8 +67,8 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 
 # The host-run suites first (their fixture starts and stops the host run), then the containers,
 # which need the same ports.
-test: deps venv lint ## Everything: unit, integration, hardening and bench tests on the host run, then the containers
-	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest
+test: deps venv venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
+	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
 
 test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
@@ -64,6 +76,9 @@ test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and R
 
 test-integration: deps venv ## Integration tests through nginx on every server port
 	$(VENV)/bin/pytest tests/integration
+
+test-kubernetes: venv venv-checkov ## deploy/kubernetes rendered by kustomize, validated against the schemas, scanned by checkov (offline)
+	$(VENV)/bin/pytest tests/deploy
 
 test-hardening: deps venv ## Bad input, faults (outages, crashes, slow clients), security and TLS checks
 	$(VENV)/bin/pytest tests/hardening

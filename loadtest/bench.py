@@ -12,10 +12,8 @@ Ctrl-C (or SIGTERM) stops the current cell; the finished ones are kept, reported
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import random
 import signal
 import sys
 import time
@@ -27,33 +25,22 @@ from pathlib import Path
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
 
-from loadtest import pinning, report, wrk
-from loadtest.cell import Settings, run_cell
-from loadtest.charts import DISTRIBUTION_SCENARIOS
-from loadtest.envinfo import describe
-from loadtest.proc_cpu import process_environ
-from loadtest.profiles import PROFILES, estimate_s, fit_measure_s, in_profile, plan
-from loadtest.progress import Progress
-from loadtest.results import CellResult, summarize_runs
-from loadtest.scenarios import by_name
-from loadtest.server_cpu import CpuMeter, ProcessTreeMeter, server_meter
+from loadtest.drivers import wrk
+from loadtest.measuring.envinfo import describe
+from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
+from loadtest.reporting.results import CellResult
+from loadtest.running import pinning
+from loadtest.running.budgets import budgets, server_affinity_note
+from loadtest.running.cells import Settings, run_cell
+from loadtest.running.progress import Progress, cell_summary
+from loadtest.running.store import keep_samples, save
+from loadtest.scenarios.catalog import by_name
+from loadtest.scenarios.profiles import PROFILES, estimate_s, fit_measure_s, in_profile, plan
 from stack import servers as stack_servers
 from stack.local import RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTLE_S = 0.5  # between cells, so one cell's closing connections do not load the next
-SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart
-
-
-def server_affinity_note(name: str, meter: CpuMeter, loadgen_cpus: set[int]) -> str | None:
-    """A warning when a server process may run on the load generator's CPUs."""
-    try:
-        shared = {cpu for pid in meter.pids() for cpu in os.sched_getaffinity(pid)} & loadgen_cpus
-    except OSError:
-        return None
-    if shared:
-        return f"{name} may run on the load generator's CPUs {sorted(shared)}: results are not isolated"
-    return None
 
 
 class QuietSpawnRateWarning(logging.Filter):
@@ -61,56 +48,6 @@ class QuietSpawnRateWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "spawn rate is very high" not in record.getMessage()
-
-
-def cell_summary(result: CellResult) -> str:
-    """The cell's line in the live log."""
-    if result.error:
-        return f"ERROR {result.error}"
-
-    def ms(value: float | None) -> str:
-        return "–" if value is None else f"{value:.1f}"
-
-    parts = []
-    if "clients_held" in result.extra:
-        parts.append(f"held {result.extra['clients_held']} clients")
-    elif "answers" in result.extra:
-        parts.append("; ".join(f"{answer} × {count}" for answer, count in result.extra["answers"].items()))
-    else:
-        parts.append(f"{result.rps:,.0f} rps")
-    parts += [f"p50 {ms(result.p50_ms)}", f"p95 {ms(result.p95_ms)}", f"p99 {ms(result.p99_ms)} ms"]
-    parts.append(f"fail {result.failures}")
-    if "lost" in result.extra:
-        parts.append(f"lost {result.extra['lost']}")
-    if result.server_cpu_s is not None:
-        parts.append(f"server {result.server_cpu_s:.2f} CPU s")
-    parts.append(f"loadgen {result.loadgen_cpu_pct:.0f}%/{result.loadgen_demand_pct:.0f}%")
-    if result.loadgen_bound:
-        parts.append("INVALID: load generator bound")
-    return "  ".join(parts)
-
-
-def keep_samples(samples: dict, result: CellResult, values: list[float]) -> None:
-    if result.scenario not in DISTRIBUTION_SCENARIOS or not values:
-        return
-    kept = samples.setdefault(result.scenario, {}).setdefault(result.server, [])
-    kept.extend(values)
-    if len(kept) > SAMPLES_KEPT:
-        kept[:] = random.Random(0).sample(kept, SAMPLES_KEPT)
-
-
-def save(out: Path, meta: dict, environment: dict, results: list[CellResult], samples: dict) -> None:
-    """results.json and samples.json, rewritten after every cell so a crash keeps what finished."""
-    summaries = [{**asdict(s), "spread_pct": s.spread_pct} for s in summarize_runs(results)]
-    document = {
-        "meta": {**meta, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
-        "environment": environment,
-        "cells": [r.as_dict() for r in results],
-        "summary": summaries,
-    }
-    (out / "results.json").write_text(json.dumps(document, indent=2))
-    rounded = {sc: {sv: [round(v, 3) for v in vs] for sv, vs in by.items()} for sc, by in samples.items()}
-    (out / "samples.json").write_text(json.dumps(rounded))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -169,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     # SIGTERM ends the run like Ctrl-C: finished cells kept, affinity restored.
     signal.signal(signal.SIGTERM, interrupt)
-    meters = cpu_meters(args.target, chosen, notes)
+    meters = server_meters(args.target, chosen, notes)
     server_pins = None
     try:
         if not args.no_pin and loadgen_cpus != server_cpus:
             if any(meters.values()):  # only a stack that runs the servers under test is pinned
-                server_pins = server_side(args.target, chosen, server_cpus, notes)
+                server_pins = pinning.server_side(args.target, chosen, server_cpus, notes, RUN)
                 if server_pins is not None:  # set before apply(): Ctrl-C during it still restores
                     try:
                         notes.append(server_pins.apply())
@@ -186,75 +123,19 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("server side NOT pinned: none of the servers is a program of the "
                              f"{args.target} stack")
             notes.append(pinning.pin_self(loadgen_cpus))
-        return run_plan(args, out, profile, topology, chosen, scenarios, cells, measure_s, loadgen_cpus,
-                        server_cpus, notes, meters, server_pins)
+        return run_plan(args, out, profile, chosen, cells, measure_s, loadgen_cpus, server_cpus, notes,
+                        meters, server_pins)
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
             print(f"note: {server_pins.restore()}", file=sys.stderr)
-
-
-def cpu_meters(target: str, chosen, notes: list[str]) -> dict[str, CpuMeter | None]:
-    meters: dict[str, CpuMeter | None] = {}
-    for server in chosen:
-        try:
-            meters[server.name] = server_meter(server.name, target)
-        except (LookupError, OSError, ValueError, RuntimeError) as error:
-            meters[server.name] = None
-            notes.append(f"no CPU accounting for {server.name}: {error}".strip())
-    return meters
 
 
 def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def server_side(target: str, chosen, cpus: set[int], notes: list[str]):
-    """HostPinning or ContainerPinning, not yet applied; None (with a note) when there is no stack."""
-    if target == "containers":
-        return pinning.ContainerPinning(chosen[0].name, cpus)
-    try:
-        return pinning.HostPinning(pinning.host_root_pid(RUN), cpus)
-    except LookupError as error:
-        notes.append(f"server side NOT pinned: {error}")
-        return None
-
-
-def budgets(chosen, meters: dict[str, CpuMeter | None], loadgen_cpus: set[int], server_cpus: set[int],
-            profile) -> dict:
-    """What each side may use: CPUs, server processes, users. The report states them."""
-    concurrency, processes = {}, {}
-    for server in chosen:
-        meter = meters.get(server.name)
-        if meter is None:
-            continue
-        concurrency[server.name] = process_environ(meter.root_pid).get("WEB_CONCURRENCY")
-        try:
-            processes[server.name] = len(meter.pids())
-        except OSError:
-            processes[server.name] = None
-    return {
-        "server_cpus": pinning.format_cpus(server_cpus),
-        "loadgen_cpus": pinning.format_cpus(loadgen_cpus),
-        "web_concurrency": concurrency,
-        "server_processes": processes,
-        "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
-    }
-
-
-def stack_measures(target: str, meters: dict[str, CpuMeter | None]) -> dict:
-    """The host run's whole tree and log folder, when the servers under test are its programs."""
-    if target != "host" or not any(meters.values()):
-        return {}
-    try:
-        root = pinning.host_root_pid(RUN)
-    except LookupError:
-        return {}
-    return {"stack_meter": ProcessTreeMeter(root, f"supervisord tree (pid {root})"), "log_dir": RUN / "logs"}
-
-
-def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measure_s: float,
-             loadgen_cpus: set[int], server_cpus: set[int], notes: list[str],
-             meters: dict[str, CpuMeter | None], server_pins) -> int:
+def run_plan(args, out: Path, profile, chosen, cells, measure_s: float, loadgen_cpus: set[int],
+             server_cpus: set[int], notes: list[str], meters: dict[str, CpuMeter | None], server_pins) -> int:
     needs_wrk = any(cell.scenario.kind == "wrk" for cell in cells)
     if needs_wrk and not wrk.available():
         notes.append("wrk is not installed: the plaintext_wrk cells fail")
@@ -265,19 +146,15 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
         bound_threshold=args.bound_threshold,
         csv_dir=out / "raw",
         wrk_script=wrk.script_file(out) if needs_wrk else None,
-        **stack_measures(args.target, meters),
+        **stack_measures(args.target, meters, lambda: pinning.host_root_pid(RUN)),
     )
     meta = {
         "profile": profile.name,
         "target": args.target,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "servers": [
-            {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port, "django": s.django}
-            for s in chosen
+            {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port} for s in chosen
         ],
-        # What the report's ratios are taken to: the production routing's two servers.
-        "baselines": {"http": topology.production.http.name, "websocket": topology.production.websocket.name},
-        "scenarios": {scenario.name: scenario.settings() for scenario in scenarios},
         "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
         "warmup_s": profile.warmup_s,
         "measure_s": measure_s,
@@ -337,6 +214,10 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
         notes.append(server_pins.restore())
         print(f"note: {notes[-1]}", file=sys.stderr)
     save(out, meta, environment, results, samples)
+    # Imported only now: the report draws with matplotlib, whose import would otherwise take CPU
+    # and memory from the load generator before the first cell.
+    from loadtest.reporting import report
+
     report.write(out)
     print(f"report: {out / 'report.html'}", file=sys.stderr)
     return 130 if meta["interrupted"] else 0

@@ -13,8 +13,8 @@ from pathlib import Path
 # `locust -f` puts this file's directory on sys.path, not the repository root the package is in.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loadtest.scenarios import SCENARIOS  # noqa: E402
-from loadtest.users import BASES, class_name, user_class  # noqa: E402
+from loadtest.drivers.users import BASES, class_name, user_class  # noqa: E402
+from loadtest.scenarios.catalog import SCENARIOS  # noqa: E402
 
 for _scenario in SCENARIOS:
     if _scenario.kind in BASES:

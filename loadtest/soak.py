@@ -19,121 +19,24 @@ Ctrl-C ends the soak early and still writes the report.
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import logging
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import gevent
 import locust  # noqa: F401  (first: it monkey-patches sockets for gevent)
-from locust import FastHttpUser, constant_pacing, task
 from locust.env import Environment
 
-from loadtest import ws_client
-from loadtest.envinfo import describe
-from loadtest.server_cpu import CpuMeter, server_meter
-from loadtest.soak_report import WS_ROUND_TRIPS, ServerSoak, sample_tree, write_report
+from loadtest.drivers.soak_users import HTTP_PATHS, WS_ROUND_TRIPS, user_classes
+from loadtest.measuring.envinfo import describe
+from loadtest.measuring.memory import sample_tree
+from loadtest.measuring.server_cpu import CpuMeter, server_meter
+from loadtest.reporting.soak_report import ServerSoak, write_report
 from stack import servers as stack_servers
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_PATHS = (
-    "/plaintext",
-    "/json",
-    "/db",
-    "/queries?queries=5",
-    "/fortunes",
-    "/updates?queries=2",
-    "/wait/sync?ms=10",
-    "/wait/async?ms=10",
-    "/db/async",
-    "/sse/async?events=3&interval_ms=10",
-)
-
-
-# ---- the load ------------------------------------------------------------------------------
-
-
-class SoakUser(FastHttpUser):
-    """One server's user: the HTTP mix in turn and, on ASGI servers, a WebSocket session every so often."""
-
-    abstract = True
-    server = ""
-    websockets = False
-    ws_every = 10  # every n-th step is a WebSocket session instead of a request
-
-    def on_start(self):
-        self.steps = itertools.count()
-        self.paths = itertools.cycle(HTTP_PATHS)
-
-    @task
-    def step(self):
-        number = next(self.steps)
-        if self.websockets and number % self.ws_every == self.ws_every - 1:
-            self.websocket_session(chat=number % (2 * self.ws_every) == 2 * self.ws_every - 1)
-            return
-        path = next(self.paths)
-        name = f"{self.server} {path.split('?')[0]}"
-        with self.client.get(path, name=name, catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}")
-            elif response.headers.get("X-Served-By") != self.server:
-                response.failure(f"X-Served-By {response.headers.get('X-Served-By')!r}")
-            else:
-                response.success()
-
-    def websocket_session(self, chat: bool) -> None:
-        """Connect, a few round trips (echo) or one broadcast to ourselves (chat), close."""
-        events = self.environment.events
-        path = f"/ws/chat/soak-{uuid.uuid4().hex[:8]}/" if chat else "/ws/echo/"
-        name = f"{self.server} {'/ws/chat/' if chat else '/ws/echo/'}"
-        ws = ws_client.connect(events, ws_client.to_ws_url(self.host, path), name)
-        if ws is None:
-            return
-        try:
-            for _ in range(1 if chat else WS_ROUND_TRIPS):
-                started = time.perf_counter()
-                message = json.dumps({"message": "soak", "sent_at": time.time(), "id": "soak"})
-                ws.send(message)
-                answer = ws_client.receive(ws)
-                if not chat and answer != message.encode():
-                    raise ValueError("echo differs from the message sent")
-                if chat and json.loads(answer).get("type") != "chat":
-                    raise ValueError(f"unexpected chat answer {answer[:80]!r}")
-                ws_client.report(events, name, ws_client.elapsed_ms(started), len(answer))
-        except Exception as error:  # every failure is counted, none stops the soak
-            ws_client.report(events, name, 0, exception=error)
-        finally:
-            ws_client.close(ws)
-
-
-def user_classes(servers: list[ServerSoak], users: int, rate: float, ws_every: int) -> list[type]:
-    pacing = users / rate  # seconds per step for each user, so the server sees `rate` steps per second
-    return [
-        type(
-            f"Soak{index}User",
-            (SoakUser,),
-            {
-                "__module__": __name__,
-                "abstract": False,
-                "host": f"http://127.0.0.1:{server.port}",
-                "server": server.name,
-                "websockets": server.protocol == "asgi",
-                "ws_every": ws_every,
-                "fixed_count": users,
-                "wait_time": constant_pacing(pacing),
-            },
-        )
-        for index, server in enumerate(servers)
-    ]
-
-
-# ---- the run -------------------------------------------------------------------------------
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -151,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def total_ok(servers: list[ServerSoak]) -> int:
-    return sum(server.ok for server in servers)
+    return sum(server.recorder.ok for server in servers)
 
 
 def sample_all(servers: list[ServerSoak], meters: dict[str, CpuMeter | None], started: float) -> None:
@@ -166,7 +69,7 @@ def sample_all(servers: list[ServerSoak], meters: dict[str, CpuMeter | None], st
             server.error = f"could not list its processes: {error}"
             continue
         server.record_pids(pids)
-        server.samples.append(sample_tree(pids, now, server.ok))
+        server.samples.append(sample_tree(pids, now, server.recorder.ok))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,16 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             server.error = f"no process tree to sample: {error}"
             print(f"note: {server.name}: {server.error}", file=sys.stderr)
 
-    def on_request(name, response_time, exception=None, **_):
+    def on_request(name, **event):
         server = by_name.get(name.split(" ", 1)[0])
-        if server is None:
-            return
-        if exception is not None:
-            kind = f"{name}: {exception}"[:160]
-            server.failures[kind] = server.failures.get(kind, 0) + 1
-        else:
-            server.ok += 1
-            server.latencies.add(response_time)
+        if server is not None:
+            server.recorder.on_request(name, **event)
 
     env = Environment(user_classes=user_classes(servers, args.users, args.rate, args.ws_every))
     env.events.request.add_listener(on_request)
@@ -216,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "settle_s": settle_s,
         "threshold_mb_per_min": args.threshold,
         "paths": list(HTTP_PATHS),
+        "ws_round_trips": WS_ROUND_TRIPS,
         "interrupted": False,
     }
     print(f"soak: {len(servers)} servers x {args.rate:g} steps/s for {args.minutes:g} min; report in {out}",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import pinning
-from loadtest.proc_cpu import process_tree
+from loadtest.measuring.processes import process_tree
+from loadtest.running import pinning
 from stack import local
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """The capacity ramp's verdict (clients held, why it stopped) on recorded steps."""
 
-from loadtest.capacity import Step, clients_held, why_stopped
+from loadtest.drivers.capacity import Step, clients_held, why_stopped
 
 
 def step(clients, p95, failures=0, lost=0):

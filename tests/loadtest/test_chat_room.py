@@ -1,4 +1,4 @@
-from loadtest.chat_room import ChatRoom
+from loadtest.drivers.chat_room import ChatRoom
 
 
 def test_lost_counts_each_member_that_missed_a_message():

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadtest.percentiles import Reservoir, percentile, summarize
+from loadtest.measuring.percentiles import Reservoir, percentile, summarize
 
 samples = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=200)
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from loadtest import pinning
-from loadtest.proc_cpu import process_tree
+from loadtest.measuring.processes import process_tree
+from loadtest.running import pinning
 
 
 def test_cpu_lists_round_trip():

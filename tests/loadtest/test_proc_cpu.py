@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from loadtest.proc_cpu import process_tree, tree_cpu_seconds
-from loadtest.server_cpu import CgroupMeter, ProcessTreeMeter, pid_from_status
+from loadtest.measuring.processes import process_tree, tree_cpu_seconds
+from loadtest.measuring.server_cpu import CgroupMeter, ProcessTreeMeter, pid_from_status
 
 # A "master" that forks a worker burning ~0.6 s of CPU, reaps it, then idles: like a server
 # whose worker is restarted inside the measured window.

@@ -1,5 +1,5 @@
-from loadtest.profiles import FULL, QUICK, estimate_s, fit_measure_s, in_profile, plan
-from loadtest.scenarios import SCENARIOS, by_name
+from loadtest.scenarios.catalog import SCENARIOS, by_name
+from loadtest.scenarios.profiles import FULL, QUICK, estimate_s, fit_measure_s, in_profile, plan
 
 SIX_SERVERS = [
     ("gunicorn", "wsgi"),

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from loadtest.schedstat import Usage, UsageMeter, is_loadgen_bound, usage_between
+from loadtest.measuring.demand import Usage, UsageMeter, is_loadgen_bound, usage_between
 
 MS = 1_000_000  # ns
 

@@ -4,17 +4,9 @@ import os
 
 import pytest
 
-from loadtest.soak_report import (
-    Sample,
-    ServerSoak,
-    least_squares,
-    memory_slope,
-    process_memory,
-    render_markdown,
-    sample_tree,
-    summarize_server,
-    verdict,
-)
+from loadtest.measuring.memory import Sample, process_memory, sample_tree
+from loadtest.measuring.trend import least_squares, memory_slope, verdict
+from loadtest.reporting.soak_report import ServerSoak, render_markdown, summarize_server
 
 
 def samples(values_by_second: list[tuple[float, float]]) -> list[Sample]:
@@ -64,10 +56,10 @@ def test_verdict_needs_growth_after_settling_and_at_the_end():
 def test_summary_of_one_server():
     server = ServerSoak("gunicorn", "wsgi", 8081)
     server.samples = samples([(60 * minute, 100.0 + 2 * minute) for minute in range(11)])
-    server.ok = 1000
-    server.failures = {"gunicorn /db: HTTP 503": 2}
     for value in range(1, 101):
-        server.latencies.add(float(value))
+        server.recorder.on_request("gunicorn /db", float(value))
+    for _ in range(2):
+        server.recorder.on_request("gunicorn /db", 0.0, exception="HTTP 503")
     summary = summarize_server(server, settle_s=60, threshold=1.0)
     assert summary["slope_mb_per_min"] == pytest.approx(2.0)
     assert summary["slope_last_half_mb_per_min"] == pytest.approx(2.0)
@@ -76,7 +68,7 @@ def test_summary_of_one_server():
     assert summary["failures"] == 2 and summary["p50_ms"] == pytest.approx(50.5)
     meta = {"started": "t0", "finished": "t1", "duration_s": 600, "interrupted": False, "target": "host",
             "rate_per_server": 20, "users_per_server": 4, "paths": ["/plaintext"], "ws_every": 10,
-            "sample_every_s": 5, "settle_s": 60, "threshold_mb_per_min": 1}
+            "sample_every_s": 5, "settle_s": 60, "threshold_mb_per_min": 1, "ws_round_trips": 5}
     environment = {"cpu_model": "x", "cpus": 2, "memory": "1 GB", "python": "3.11"}
     text = render_markdown(meta, environment, [summary], chart=True)
     assert "| gunicorn | 100.0 | 120.0 | 120.0 | 2.00 (1.00) |" in text and "growing" in text

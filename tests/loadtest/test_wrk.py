@@ -1,6 +1,6 @@
 import pytest
 
-from loadtest.wrk import command, parse
+from loadtest.drivers.wrk import command, parse
 
 RECORDED = """Running 2s test @ http://127.0.0.1:18082/plaintext
   1 threads and 32 connections

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import gevent
 
+from loadtest.reporting.results import CellResult
+
 TICK_S = 0.5
 LOG_EVERY_S = 5.0
 
@@ -52,3 +54,30 @@ class Progress:
         if self.live:
             self.stream.write("\r\x1b[2K")
         print(f"{self.prefix}  {summary}", file=self.stream, flush=True)
+
+
+def cell_summary(result: CellResult) -> str:
+    """The cell's line in the live log."""
+    if result.error:
+        return f"ERROR {result.error}"
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}"
+
+    parts = []
+    if "clients_held" in result.extra:
+        parts.append(f"held {result.extra['clients_held']} clients")
+    elif "answers" in result.extra:
+        parts.append("; ".join(f"{answer} × {count}" for answer, count in result.extra["answers"].items()))
+    else:
+        parts.append(f"{result.rps:,.0f} rps")
+    parts += [f"p50 {ms(result.p50_ms)}", f"p95 {ms(result.p95_ms)}", f"p99 {ms(result.p99_ms)} ms"]
+    parts.append(f"fail {result.failures}")
+    if "lost" in result.extra:
+        parts.append(f"lost {result.extra['lost']}")
+    if result.server_cpu_s is not None:
+        parts.append(f"server {result.server_cpu_s:.2f} CPU s")
+    parts.append(f"loadgen {result.loadgen_cpu_pct:.0f}%/{result.loadgen_demand_pct:.0f}%")
+    if result.loadgen_bound:
+        parts.append("INVALID: load generator bound")
+    return "  ".join(parts)

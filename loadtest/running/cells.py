@@ -9,27 +9,26 @@ this process, so the window's edges are exact and the generator measures itself.
 from __future__ import annotations
 
 import csv
-import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from loadtest import capacity, wrk
-from loadtest.chat_room import ChatRoom
-from loadtest.percentiles import Reservoir, summarize
-from loadtest.profiles import Cell, Profile
-from loadtest.results import CellResult, per_cpu_second
-from loadtest.schedstat import Usage, UsageMeter, is_loadgen_bound
-from loadtest.server_cpu import CpuMeter
-from loadtest.users import user_class
-from loadtest.ws_client import to_ws_url
+from loadtest.drivers import capacity, wrk
+from loadtest.drivers.chat_room import ChatRoom
+from loadtest.drivers.users import user_class
+from loadtest.drivers.ws_client import to_ws_url
+from loadtest.measuring.demand import Usage, UsageMeter, is_loadgen_bound
+from loadtest.measuring.percentiles import summarize
+from loadtest.measuring.recorder import Recorder
+from loadtest.measuring.server_cpu import CpuMeter
+from loadtest.measuring.window import Window
+from loadtest.reporting.results import CellResult, per_cpu_second
+from loadtest.scenarios.profiles import Cell, Profile
 
 WS_KINDS = {"ws_echo", "ws_chat", "ws_capacity", "ws_handshake"}
-FAILURE_TEXT_LIMIT = 160
 
 
 @dataclass(frozen=True)
@@ -46,85 +45,8 @@ class Settings:
     log_dir: Path | None = None  # host run logs: <server>.log and nginx.log bytes per request
 
 
-class Recorder:
-    """Listens to Locust request events; counts and samples only inside the measured window."""
-
-    def __init__(self, metric: str):
-        self.metric = metric
-        self.recording = False
-        self.samples = Reservoir()
-        self.ok = 0
-        self.failures: Counter[str] = Counter()
-
-    def on_request(self, name, response_time, exception=None, **_):
-        if not self.recording:
-            return
-        if exception is not None:
-            self.failures[f"{name}: {exception}"[:FAILURE_TEXT_LIMIT]] += 1
-        elif name == self.metric:
-            self.ok += 1
-            self.samples.add(response_time)
-
-
-class Window:
-    """The measured window: wall time, server CPU seconds, load generator usage; and, when the
-    settings give them, the whole server side's CPU seconds and the bytes its logs grew by."""
-
-    def __init__(
-        self,
-        meter: CpuMeter | None,
-        loadgen_pid: int | str = "self",
-        settings: Settings | None = None,
-        server: str = "",
-    ):
-        self.meter = meter
-        self.usage = UsageMeter(loadgen_pid)
-        self.stack_meter = settings.stack_meter if settings else None
-        log_dir = settings.log_dir if settings else None
-        self.logs = [log_dir / f"{server}.log", log_dir / "nginx.log"] if log_dir and server else []
-        self.stack_cpu_s: float | None = None
-        self.log_bytes: int | None = None
-
-    @staticmethod
-    def _cpu(meter: CpuMeter | None) -> float | None:
-        try:
-            return meter.cpu_seconds() if meter else None
-        except (OSError, ValueError, KeyError):
-            return None  # the server went away; the cell reports no CPU rather than a wrong one
-
-    def _log_size(self) -> int | None:
-        try:
-            return sum(log.stat().st_size for log in self.logs) if self.logs else None
-        except OSError:
-            return None
-
-    def open(self) -> None:
-        self.started = time.monotonic()
-        self.cpu_before = self._cpu(self.meter)
-        self.stack_before = self._cpu(self.stack_meter)
-        self.logs_before = self._log_size()
-        self.usage.start()
-
-    def close(self) -> tuple[float, float | None, Usage]:
-        usage = self.usage.stop()
-        cpu_after = self._cpu(self.meter)
-        stack_after = self._cpu(self.stack_meter)
-        logs_after = self._log_size()
-        used = _difference(self.cpu_before, cpu_after)
-        self.stack_cpu_s = _difference(self.stack_before, stack_after)
-        if self.logs_before is not None and logs_after is not None and logs_after >= self.logs_before:
-            self.log_bytes = logs_after - self.logs_before  # a rotated log reads as unknown
-        return time.monotonic() - self.started, used, usage
-
-
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
-
-
-def _difference(before: float | None, after: float | None) -> float | None:
-    if before is None or after is None or after < before:
-        return None
-    return after - before
 
 
 def users_for(cell: Cell, profile: Profile) -> int:
@@ -136,35 +58,53 @@ def users_for(cell: Cell, profile: Profile) -> int:
     return profile.ws_users if scenario.kind in WS_KINDS else profile.http_users
 
 
-def _result(
-    cell: Cell,
-    users: int,
-    window_s: float,
-    cpu_s: float | None,
-    usage: Usage,
-    threshold: float,
-    window: Window | None = None,
-    **measured,
-) -> CellResult:
-    if window is not None and window.log_bytes is not None and measured.get("requests"):
-        per_request = round(window.log_bytes / measured["requests"])
-        measured.setdefault("extra", {})["log_bytes_per_request"] = per_request
-    result = CellResult(
-        server=cell.server,
-        scenario=cell.scenario.name,
-        kind=cell.scenario.kind,
-        run=cell.run,
-        users=users,
-        window_s=round(window_s, 3),
-        server_cpu_s=_rounded(cpu_s),
-        loadgen_cpu_pct=round(usage.cpu_pct, 1),
-        loadgen_demand_pct=round(usage.demand_pct, 1),
-        loadgen_bound=is_loadgen_bound(usage, threshold),
-        stack_cpu_s=_rounded(window.stack_cpu_s if window is not None else None),
-        **measured,
-    )
-    result.req_per_server_cpu_s = per_cpu_second(result.requests, cpu_s) if result.rps is not None else None
-    return result
+class Measurement:
+    """One cell's measured window, as a context: entered when the measured load begins, left
+    (or close()d earlier) when it ends; result() turns what was counted into the CellResult."""
+
+    def __init__(self, cell: Cell, settings: Settings, meter: CpuMeter | None):
+        self.cell, self.settings = cell, settings
+        folder = settings.log_dir
+        logs = (folder / f"{cell.server}.log", folder / "nginx.log") if folder else ()
+        self.window = Window(meter, settings.stack_meter, logs)
+        self.measured: tuple[float, float | None, Usage] | None = None
+
+    def __enter__(self) -> Measurement:
+        self.window.open()
+        return self
+
+    def close(self, usage: Usage | None = None) -> None:
+        """End the window; usage: the load generator's, when a child process (wrk) measured it."""
+        if self.measured is None:
+            window_s, cpu_s, own = self.window.close()
+            self.measured = (window_s, cpu_s, usage or own)
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def result(self, users: int, window_s: float | None = None, **measured) -> CellResult:
+        wall_s, cpu_s, usage = self.measured
+        log_bytes = self.window.log_bytes
+        if log_bytes is not None and measured.get("requests"):
+            per_request = round(log_bytes / measured["requests"])
+            measured.setdefault("extra", {})["log_bytes_per_request"] = per_request
+        result = CellResult(
+            server=self.cell.server,
+            scenario=self.cell.scenario.name,
+            kind=self.cell.scenario.kind,
+            run=self.cell.run,
+            users=users,
+            window_s=round(window_s or wall_s, 3),
+            server_cpu_s=_rounded(cpu_s),
+            loadgen_cpu_pct=round(usage.cpu_pct, 1),
+            loadgen_demand_pct=round(usage.demand_pct, 1),
+            loadgen_bound=is_loadgen_bound(usage, self.settings.bound_threshold),
+            stack_cpu_s=_rounded(self.window.stack_cpu_s),
+            **measured,
+        )
+        if result.rps is not None:
+            result.req_per_server_cpu_s = per_cpu_second(result.requests, cpu_s)
+        return result
 
 
 def write_locust_csvs(env: Environment, base: Path) -> None:
@@ -188,10 +128,9 @@ def run_locust_cell(
     env = Environment(
         user_classes=[user_class(scenario, expected_server=cell.server, room=room)], host=base_url
     )
-    recorder = Recorder(scenario.name)
+    recorder = Recorder(scenario.name, recording=False)
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_local_runner()
-    window = Window(meter, settings=settings, server=cell.server)
     rate = lambda: env.stats.total.current_rps  # noqa: E731
     try:
         runner.start(users, spawn_rate=users / min(0.5, profile.warmup_s / 2))
@@ -200,9 +139,8 @@ def run_locust_cell(
         if room:
             room.reset()
         recorder.recording = True
-        window.open()
-        progress.wait(scenario.duration_s or settings.measure_s, "measure", rate)
-        window_s, cpu_s, usage = window.close()
+        with Measurement(cell, settings, meter) as measurement:
+            progress.wait(scenario.duration_s or settings.measure_s, "measure", rate)
         recorder.recording = False
         write_locust_csvs(env, settings.csv_dir / cell.key)
         extra = {}
@@ -221,14 +159,9 @@ def run_locust_cell(
             extra["user_exceptions"] = sum(e["count"] for e in runner.exceptions.values())
     finally:
         runner.quit()
-    result = _result(
-        cell,
+    window_s = measurement.measured[0]
+    result = measurement.result(
         users,
-        window_s,
-        cpu_s,
-        usage,
-        settings.bound_threshold,
-        window,
         requests=recorder.ok,
         rps=recorder.ok / window_s,
         failures=sum(recorder.failures.values()),
@@ -252,30 +185,24 @@ def run_wrk_cell(
         warmup.communicate(timeout=profile.warmup_s + 30)
     finally:
         warmup.kill()
-    window = Window(meter, settings=settings, server=cell.server)
-    window.open()
-    process = wrk.start(url, connections, threads, settings.measure_s, settings.wrk_script)
-    try:
-        # wrk measures itself; its own CPU use is read just before it exits, while it still exists.
-        usage_meter = UsageMeter(process.pid)
-        usage_meter.start()
-        progress.wait(max(0.5, round(settings.measure_s) - 0.3), "measure")
-        usage = usage_meter.stop()
-        output, _ = process.communicate(timeout=30)
-    finally:
-        process.kill()
-    window_s, cpu_s, _ = window.close()
+    with Measurement(cell, settings, meter) as measurement:
+        process = wrk.start(url, connections, threads, settings.measure_s, settings.wrk_script)
+        try:
+            # wrk measures itself; its own CPU use is read just before it exits, while it still exists.
+            usage_meter = UsageMeter(process.pid)
+            usage_meter.start()
+            progress.wait(max(0.5, round(settings.measure_s) - 0.3), "measure")
+            usage = usage_meter.stop()
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+        measurement.close(usage)
     (settings.csv_dir / f"{cell.key}_wrk.txt").write_text(output)
     measured = wrk.parse(output)
     failures = measured.socket_errors + measured.status_errors
-    return _result(
-        cell,
+    return measurement.result(
         connections,
-        measured.duration_s,
-        cpu_s,
-        usage,
-        settings.bound_threshold,
-        window,
+        window_s=measured.duration_s,
         requests=measured.requests - measured.status_errors,
         rps=measured.rps,
         p50_ms=measured.p50_ms,
@@ -285,7 +212,7 @@ def run_wrk_cell(
         failure_kinds={"socket errors": measured.socket_errors, "non-2xx/3xx": measured.status_errors}
         if failures
         else {},
-        extra={"threads": threads, "wall_s": round(window_s, 3)},
+        extra={"threads": threads, "wall_s": round(measurement.measured[0], 3)},
     ), []
 
 
@@ -296,34 +223,26 @@ def run_capacity_cell(
     env = Environment(user_classes=[], host=base_url)
     runner = env.create_local_runner()  # wires the request events into env.stats for the CSVs
     room_path = cell.scenario.path.format(room=f"capacity-{uuid.uuid4().hex[:8]}")
-    window = Window(meter, settings=settings, server=cell.server)
-    window.open()
-    try:
-        steps = capacity.ramp(
-            env.events,
-            to_ws_url(base_url, room_path),
-            cell.scenario.name,
-            step=profile.capacity_step,
-            max_clients=profile.capacity_max_clients,
-            broadcasts=profile.capacity_broadcasts,
-            bound_ms=profile.capacity_bound_ms,
-            deadline_s=profile.capacity_deadline_s,
-            on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
-        )
-    finally:
-        runner.quit()
-    window_s, cpu_s, usage = window.close()
+    with Measurement(cell, settings, meter) as measurement:
+        try:
+            steps = capacity.ramp(
+                env.events,
+                to_ws_url(base_url, room_path),
+                cell.scenario.name,
+                step=profile.capacity_step,
+                max_clients=profile.capacity_max_clients,
+                broadcasts=profile.capacity_broadcasts,
+                bound_ms=profile.capacity_bound_ms,
+                deadline_s=profile.capacity_deadline_s,
+                on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
+            )
+        finally:
+            runner.quit()
     write_locust_csvs(env, settings.csv_dir / cell.key)
     held = capacity.clients_held(steps, profile.capacity_bound_ms)
     last_good = next((s for s in reversed(steps) if s.clients == held), None)
-    return _result(
-        cell,
+    return measurement.result(
         held,
-        window_s,
-        cpu_s,
-        usage,
-        settings.bound_threshold,
-        window,
         requests=sum(s.broadcasts for s in steps),
         p50_ms=last_good.p50_ms if last_good else None,
         p95_ms=last_good.p95_ms if last_good else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from loadtest.scenarios import Scenario
+from loadtest.scenarios.catalog import Scenario
 
 CELL_OVERHEAD_S = 1.0  # spawn, stop, write CSVs, let the server settle
 

@@ -1,7 +1,7 @@
 """CPU seconds used by one server under test, for either way the stack runs.
 
 host: supervisord runs each server as a program named after its servers.toml key; its pid is
-the server's master and the workers are its descendants (proc_cpu sums the tree).
+the server's master and the workers are its descendants (measuring.processes sums the tree).
 containers: each server is a compose service; the kernel already sums every process of the
 container in its cgroup's CPU counter, so that counter is read instead.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from loadtest.proc_cpu import process_tree, tree_cpu_seconds
+from loadtest.measuring.processes import process_tree, tree_cpu_seconds
 from stack.local import RUN
 
 SUPERVISOR_CONF = RUN / "supervisord.conf"  # the host run's: LOCAL_RUN_DIR, else .run
@@ -126,3 +126,26 @@ METERS: dict[str, Callable[[str], CpuMeter]] = {"host": supervisor_meter, "conta
 def server_meter(name: str, target: str) -> CpuMeter:
     """The CPU meter of server `name` where the stack runs as `target` (host or containers)."""
     return METERS[target](name)
+
+
+def server_meters(target: str, chosen, notes: list[str]) -> dict[str, CpuMeter | None]:
+    """Each chosen server's meter; None, with a note saying why, where it cannot be measured."""
+    meters: dict[str, CpuMeter | None] = {}
+    for server in chosen:
+        try:
+            meters[server.name] = server_meter(server.name, target)
+        except (LookupError, OSError, ValueError, RuntimeError) as error:
+            meters[server.name] = None
+            notes.append(f"no CPU accounting for {server.name}: {error}".strip())
+    return meters
+
+
+def stack_measures(target: str, meters: dict[str, CpuMeter | None], root_pid: Callable[[], int]) -> dict:
+    """The host run's whole tree and log folder, when the servers under test are its programs."""
+    if target != "host" or not any(meters.values()):
+        return {}
+    try:
+        root = root_pid()
+    except LookupError:
+        return {}
+    return {"stack_meter": ProcessTreeMeter(root, f"supervisord tree (pid {root})"), "log_dir": RUN / "logs"}

@@ -20,8 +20,8 @@ import gevent.event
 import gevent.pool
 import websocket
 
-from loadtest import ws_client
-from loadtest.percentiles import summarize
+from loadtest.drivers import ws_client
+from loadtest.measuring.percentiles import summarize
 
 CONNECT_CONCURRENCY = 50  # handshakes in flight at once while adding a step
 BROADCAST_TIMEOUT_S = 2.0  # a broadcast not complete by then counts its missing deliveries lost

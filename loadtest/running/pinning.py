@@ -10,7 +10,7 @@ pins, for its own duration only:
 - containers: every container of the stack's Compose project, with `docker update --cpuset-cpus`.
 
 and restores what was there before at the end, Ctrl-C included. If a bench was killed before it
-could restore (SIGKILL, a crash of the machine's power), `python -m loadtest.pinning --unpin`
+could restore (SIGKILL, a crash of the machine's power), `python -m loadtest.running.pinning --unpin`
 puts the host run back on every online CPU.
 """
 
@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.proc_cpu import process_tree
+from loadtest.measuring.processes import process_tree
 
 PIN_PASSES = 5  # a process forked while pinning is caught by the next pass
 
@@ -129,7 +129,7 @@ class HostPinning:
         before = {format_cpus(cpus) for cpus in self.original.values()}
         if before and before != {format_cpus(online_cpus())}:
             text += (f"; before the bench they had CPUs {', '.join(sorted(before))} (left pinned by a killed "
-                     "bench? `python -m loadtest.pinning --unpin`)")
+                     "bench? `python -m loadtest.running.pinning --unpin`)")
         if self.failed:
             text += f"; {len(self.failed)} threads could not be pinned ({next(iter(self.failed.values()))})"
         return text
@@ -223,6 +223,17 @@ class ContainerPinning:
                 problems.append(str(error))
         note = f"container cpusets restored ({len(self.original)} containers)"
         return note + (f"; failed: {'; '.join(problems)}" if problems else "")
+
+
+def server_side(target: str, chosen, cpus: set[int], notes: list[str], run_dir: Path):
+    """HostPinning or ContainerPinning, not yet applied; None (with a note) when there is no stack."""
+    if target == "containers":
+        return ContainerPinning(chosen[0].name, cpus)
+    try:
+        return HostPinning(host_root_pid(run_dir), cpus)
+    except LookupError as error:
+        notes.append(f"server side NOT pinned: {error}")
+        return None
 
 
 def main() -> None:

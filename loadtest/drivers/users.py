@@ -12,9 +12,9 @@ import gevent
 import websocket
 from locust import FastHttpUser, User, constant, constant_pacing, task
 
-from loadtest import ws_client
-from loadtest.chat_room import ChatRoom
-from loadtest.scenarios import Scenario
+from loadtest.drivers import checks, ws_client
+from loadtest.drivers.chat_room import ChatRoom
+from loadtest.scenarios.catalog import Scenario
 
 RECEIVE_TIMEOUT_S = 1.0  # how long a receive may block before the user's loop comes round again
 RECONNECT_PAUSE_S = 1.0  # after a failed handshake, so a refusing server is not hammered
@@ -40,18 +40,11 @@ class ScenarioHttpUser(FastHttpUser):
                 response.success()
 
     def check(self, response) -> str | None:
-        if response.status_code != 200:
-            return f"HTTP {response.status_code}"
-        served_by = response.headers.get("X-Served-By")
-        if self.expected_server and served_by != self.expected_server:
-            return f"X-Served-By {served_by!r}, expected {self.expected_server!r}"
-        if self.sse_events is not None:
-            # An event is a blank-line-separated block with at least one data: line.
-            blocks = [block.splitlines() for block in response.text.split("\n\n")]
-            events = sum(1 for lines in blocks if any(line.startswith("data:") for line in lines))
-            if events < self.sse_events:
-                return f"{events} SSE events, expected {self.sse_events}"
-        return None
+        problem = checks.http_problem(response.status_code, response.headers.get("X-Served-By"),
+                                      self.expected_server)
+        if problem is None and self.sse_events is not None:
+            problem = checks.sse_problem(response.text, self.sse_events)
+        return problem
 
 
 class WebSocketUser(User):
@@ -111,8 +104,9 @@ class EchoUser(WebSocketUser):
         except (ws_client.Closed, OSError, websocket.WebSocketException) as error:
             self.fail(error, started)
             return
-        if echoed != message.encode():
-            self.fail(ValueError("echo differs from the message sent"), started)
+        problem = checks.echo_problem(message, echoed)
+        if problem:
+            self.fail(ValueError(problem), started)
             return
         elapsed = (time.perf_counter() - json.loads(echoed)["t"]) * 1000
         ws_client.report(self.environment.events, self.request_name, elapsed, len(echoed))

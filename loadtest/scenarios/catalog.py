@@ -1,7 +1,7 @@
 """The one list of load scenarios: the Locust UI, the headless bench and the tests all read it.
 
 A scenario is data: what to request, which server protocols it applies to, and whether it is
-part of the quick profile. loadtest.users turns a scenario into Locust user classes; this
+part of the quick profile. loadtest.drivers.users turns a scenario into Locust user classes; this
 module imports no Locust so that it can be read without gevent's monkey-patching.
 """
 
@@ -15,7 +15,7 @@ BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
 WSGI = frozenset({"wsgi"})
 
-# What each kind is, and so which runner loadtest.cell uses for it.
+# What each kind is, and so which runner loadtest.running.cells uses for it.
 KINDS = {
     "http": "FastHttpUser GETs the path in a closed loop",
     "sse": "FastHttpUser reads a whole event stream and checks the event count",
@@ -24,25 +24,6 @@ KINDS = {
     "ws_chat": "chat room fan-out: one sender, every member measures delivery latency",
     "ws_capacity": "ramp clients in a room until handshakes fail or broadcast p95 passes a bound",
     "ws_handshake": "WebSocket handshake against a WSGI server, recording how it refuses",
-}
-
-
-# The report's summary tells one story per family, each measured by what matters for it.
-FAMILIES = {
-    "sync": "sync work",
-    "waiting": "waiting",
-    "websocket": "WebSockets",
-    "capacity": "capacity",
-    "check": "checks of the bench itself",
-}
-KIND_FAMILIES = {
-    "http": "sync",
-    "sse": "waiting",
-    "wrk": "check",
-    "ws_echo": "websocket",
-    "ws_chat": "websocket",
-    "ws_capacity": "capacity",
-    "ws_handshake": "check",
 }
 
 
@@ -57,21 +38,10 @@ class Scenario:
     users: int | None = None  # fixed concurrency instead of the profile's default
     duration_s: float | None = None  # fixed measured window, for probes that need no more
     params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    # Which story of the report's summary it tells: one of FAMILIES; the kind's, unless set.
-    family: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"scenario {self.name}: unknown kind {self.kind!r}")
-        if not self.family:
-            object.__setattr__(self, "family", KIND_FAMILIES[self.kind])
-        if self.family not in FAMILIES:
-            raise ValueError(f"scenario {self.name}: unknown family {self.family!r}")
-
-    def settings(self) -> dict[str, Any]:
-        """What a run's numbers depend on besides the server: two runs compare only if these match."""
-        return {"kind": self.kind, "path": self.path, "users": self.users, "duration_s": self.duration_s,
-                "params": dict(self.params)}
 
     def applies_to(self, protocol: str) -> bool:
         return protocol in self.protocols
@@ -92,8 +62,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     # A 100 ms upstream wait: thread-bound servers are capped at workers/0.1 s, event loops are
     # not, so these need more users than there are workers to show the difference.
     Scenario(
-        "wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100,
-        family="waiting",
+        "wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100
     ),
     Scenario(
         "wait_async",
@@ -103,7 +72,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         True,
         "asyncio.sleep(0.1) in an async view",
         users=100,
-        family="waiting",
     ),
     Scenario("db_sync", "http", "/db/sync", BOTH, False, "one row read through the sync ORM"),
     Scenario("db_async", "http", "/db/async", BOTH, False, "one row read through the async ORM"),
@@ -167,6 +135,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         duration_s=2.0,
     ),
 )
+
+
+# Whose raw latency samples a bench keeps, for the report's distribution chart.
+DISTRIBUTION_SCENARIOS = ("ws_echo", "ws_chat")
 
 
 def by_name(names: list[str] | None = None) -> list[Scenario]:

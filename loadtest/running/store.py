@@ -1,0 +1,38 @@
+"""A run's files: results.json (every cell and the summaries) and samples.json (latency samples
+for the distribution chart), rewritten after every cell so a crash keeps what finished."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.scenarios.catalog import DISTRIBUTION_SCENARIOS
+
+SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart
+
+
+def keep_samples(samples: dict, result: CellResult, values: list[float]) -> None:
+    if result.scenario not in DISTRIBUTION_SCENARIOS or not values:
+        return
+    kept = samples.setdefault(result.scenario, {}).setdefault(result.server, [])
+    kept.extend(values)
+    if len(kept) > SAMPLES_KEPT:
+        kept[:] = random.Random(0).sample(kept, SAMPLES_KEPT)
+
+
+def save(out: Path, meta: dict, environment: dict, results: list[CellResult], samples: dict) -> None:
+    """results.json and samples.json, rewritten after every cell so a crash keeps what finished."""
+    summaries = [{**asdict(s), "spread_pct": s.spread_pct} for s in summarize_runs(results)]
+    document = {
+        "meta": {**meta, "finished": datetime.now(UTC).isoformat(timespec="seconds")},
+        "environment": environment,
+        "cells": [r.as_dict() for r in results],
+        "summary": summaries,
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2))
+    rounded = {sc: {sv: [round(v, 3) for v in vs] for sv, vs in by.items()} for sc, by in samples.items()}
+    (out / "samples.json").write_text(json.dumps(rounded))

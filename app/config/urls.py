@@ -1,10 +1,10 @@
-from bench import ops, views
+from bench import ops, page, views
 from django.conf import settings
 from django.contrib import admin
 from django.urls import path, re_path
 
 urlpatterns = [
-    path("", ops.index, name="index"),
+    path("", page.index, name="index"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     # TechEmpower's tests

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from bench.models import Fortune, World
+from django.utils.html import escape
 
 pytestmark = pytest.mark.django_db
 
@@ -128,10 +129,26 @@ def test_readyz_names_what_is_down(client, settings):
     assert response.json()["down"] == ["redis"]
 
 
-def test_index_page_names_the_server_and_loads_the_chat(client):
-    body = client.get("/").content.decode()
+def test_the_page_lists_every_port_of_servers_toml(client, topology):
+    body = client.get("/", headers={"X-Forwarded-Port": str(topology.production.port)}).content.decode()
     assert "Served by" in body
-    assert "chat" in body and ".js" in body
+    ports = [topology.production.port, topology.production.tls_port, *(s.port for s in topology.servers)]
+    for port in ports:
+        assert f":{port}/" in body, port
+    for server in topology.servers:
+        assert escape(server.label) in body, server.name
+
+
+def test_the_page_loads_the_chat_only_where_websockets_reach_an_asgi_server(client, topology):
+    for port, _ in topology.websocket_ports():
+        body = client.get("/", headers={"X-Forwarded-Port": str(port)}).content.decode()
+        assert "/static/chat." in body and 'id="close-codes"' in body, port
+    for server in topology.servers:
+        if not server.websocket:
+            body = client.get("/", headers={"X-Forwarded-Port": str(server.port)}).content.decode()
+            assert "/static/chat." not in body, server.name
+            assert "cannot hold a WebSocket" in body, server.name
+            assert f':{topology.production.port}/">' in body, server.name
 
 
 def test_admin_is_off_by_default(client):

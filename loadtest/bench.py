@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("server side NOT pinned: none of the servers is a program of the "
                              f"{args.target} stack")
             notes.append(pinning.pin_self(loadgen_cpus))
-        return run_plan(args, out, profile, chosen, cells, measure_s, loadgen_cpus, server_cpus, notes,
-                        meters, server_pins)
+        return run_plan(args, out, profile, topology, chosen, scenarios, cells, measure_s, loadgen_cpus,
+                        server_cpus, notes, meters, server_pins)
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
             print(f"note: {server_pins.restore()}", file=sys.stderr)
@@ -134,8 +134,9 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_plan(args, out: Path, profile, chosen, cells, measure_s: float, loadgen_cpus: set[int],
-             server_cpus: set[int], notes: list[str], meters: dict[str, CpuMeter | None], server_pins) -> int:
+def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measure_s: float,
+             loadgen_cpus: set[int], server_cpus: set[int], notes: list[str],
+             meters: dict[str, CpuMeter | None], server_pins) -> int:
     needs_wrk = any(cell.scenario.kind == "wrk" for cell in cells)
     if needs_wrk and not wrk.available():
         notes.append("wrk is not installed: the plaintext_wrk cells fail")
@@ -153,8 +154,13 @@ def run_plan(args, out: Path, profile, chosen, cells, measure_s: float, loadgen_
         "target": args.target,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "servers": [
-            {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port} for s in chosen
+            {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port, "django": s.django}
+            for s in chosen
         ],
+        # What the report's ratios are taken to: the production routing's two servers.
+        "baselines": {"http": topology.production.http.name, "websocket": topology.production.websocket.name},
+        # What a cell's numbers depend on besides the server: bench-compare refuses runs that differ.
+        "scenarios": {scenario.name: scenario.settings() for scenario in scenarios},
         "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
         "warmup_s": profile.warmup_s,
         "measure_s": measure_s,

@@ -22,6 +22,8 @@ class Server:
     reload: str = "HUP"
     # Known, documented departures from what the others do; tests and reports read them.
     quirks: tuple[str, ...] = ()
+    # "stock": Django's default ASGI plumbing, run beside the tuned path so the report can show both.
+    django: str = "tuned"
 
     @property
     def websocket(self) -> bool:

@@ -1,13 +1,13 @@
 """The report's charts, drawn with matplotlib: each saved as PNG and returned as inline SVG.
 
-Servers keep one colour across every chart, and a cell flagged load-generator-bound is drawn
-hatched and pale, so an invalid number is never read as a result.
+A server keeps one colour across every chart, a shade of its protocol group's (loadtest.lineup),
+and a cell flagged load-generator-bound is drawn hatched and pale, so an invalid number is never
+read as a result.
 """
 
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
 import matplotlib
@@ -17,119 +17,68 @@ matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
 from loadtest.reporting.results import Summary  # noqa: E402
-from loadtest.reporting.tables import SPECIAL_KINDS, scenario_order  # noqa: E402
-from loadtest.scenarios.catalog import DISTRIBUTION_SCENARIOS  # noqa: E402
 
-COLUMNS = 3
+PANEL_HEIGHT = 0.5  # inches per server row
 
 
-def colours(servers: list[str]) -> dict[str, str]:
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {server: cycle[i % len(cycle)] for i, server in enumerate(servers)}
+def _bar_panel(ax, rows: list[Summary], colours: dict[str, str], value, title: str) -> None:
+    for y, s in enumerate(rows):
+        number = value(s)
+        if number is None:
+            continue
+        ax.barh(y, number, color=colours[s.server], alpha=0.35 if not s.valid else 1.0,
+                hatch="//" if not s.valid else None, edgecolor="black" if not s.valid else None)
+        if value is _rps and s.runs > 1 and s.rps_min is not None:
+            whisker = [[number - s.rps_min], [s.rps_max - number]]
+            ax.errorbar(number, y, xerr=whisker, color="black", capsize=3)
+        ax.text(number, y, f" {number:,.0f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [s.server for s in rows])
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.margins(x=0.18)
+    ax.tick_params(labelsize=8)
 
 
-def _grid(count: int, height: float = 2.6):
-    rows = max(1, math.ceil(count / COLUMNS))
-    figure, axes = plt.subplots(rows, COLUMNS, figsize=(4.2 * COLUMNS, height * rows), squeeze=False)
-    flat = list(axes.flat)
-    for unused in flat[count:]:
-        unused.set_visible(False)
-    return figure, flat
-
-
-def _rate_scenarios(summaries: list[Summary]) -> list[str]:
-    kinds = {s.scenario: s.kind for s in summaries}
-    return [name for name in scenario_order(summaries) if kinds[name] not in SPECIAL_KINDS]
-
-
-def _bars(summaries: list[Summary], servers: list[str], value, title: str, unit: str):
-    """One small chart per scenario: a bar per server, whiskers for min..max over runs."""
-    names = _rate_scenarios(summaries)
-    if not names:
-        return None
-    palette = colours(servers)
-    figure, axes = _grid(len(names))
-    for ax, name in zip(axes, names, strict=False):
-        rows = [s for s in summaries if s.scenario == name]
-        for y, s in enumerate(rows):
-            number = value(s)
-            if number is None:
-                continue
-            ax.barh(
-                y,
-                number,
-                color=palette[s.server],
-                alpha=0.35 if not s.valid else 1.0,
-                hatch="//" if not s.valid else None,
-                edgecolor="black" if not s.valid else None,
-            )
-            if value is _rps and s.runs > 1 and s.rps_min is not None:
-                ax.errorbar(
-                    number, y, xerr=[[number - s.rps_min], [s.rps_max - number]], color="black", capsize=3
-                )
-        ax.set_yticks(range(len(rows)), [s.server for s in rows])
-        ax.invert_yaxis()
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel(unit, fontsize=8)
-        ax.tick_params(labelsize=8)
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
+def _latency_panel(ax, rows: list[Summary], colours: dict[str, str]) -> None:
+    height = 0.8 / 3
+    for y, s in enumerate(rows):
+        for i, (field, alpha) in enumerate((("p50_ms", 1.0), ("p95_ms", 0.6), ("p99_ms", 0.3))):
+            number = getattr(s, field)
+            if number is not None:
+                ax.barh(y + (i - 1) * height, number, height, color=colours[s.server], alpha=alpha,
+                        hatch="//" if not s.valid else None)
+    ax.set_yticks(range(len(rows)), [s.server for s in rows])
+    ax.invert_yaxis()
+    ax.set_title("latency ms: p50, p95, p99 (darkest to palest)", fontsize=9, loc="left")
+    ax.tick_params(labelsize=8)
 
 
 def _rps(summary: Summary) -> float | None:
     return summary.rps
 
 
-def rps_chart(summaries: list[Summary], servers: list[str]):
-    return _bars(summaries, servers, _rps, "Successful requests per second (hatched: invalid)", "rps")
-
-
-def efficiency_chart(summaries: list[Summary], servers: list[str]):
-    title = "Requests per server CPU second (hatched: invalid)"
-    return _bars(summaries, servers, lambda s: s.req_per_server_cpu_s, title, "requests / CPU s")
-
-
-def latency_chart(summaries: list[Summary], servers: list[str]):
-    """p50 / p95 / p99 side by side for each server, per scenario."""
-    names = _rate_scenarios(summaries)
-    if not names:
+def scenario_chart(rows: list[Summary], colours: dict[str, str]):
+    """One scenario's servers: rps (whiskers: min..max over runs), requests per server CPU second
+    and latency percentiles, stacked so the chart fits beside the scenario's table."""
+    rows = [s for s in rows if s.rps is not None or s.req_per_server_cpu_s is not None]
+    if not rows:
         return None
-    palette = colours(servers)
-    figure, axes = _grid(len(names))
-    width = 0.8 / 3
-    for ax, name in zip(axes, names, strict=False):
-        rows = [s for s in summaries if s.scenario == name]
-        for x, s in enumerate(rows):
-            for i, (field, alpha) in enumerate((("p50_ms", 1.0), ("p95_ms", 0.65), ("p99_ms", 0.35))):
-                number = getattr(s, field)
-                if number is not None:
-                    ax.bar(
-                        x + (i - 1) * width,
-                        number,
-                        width,
-                        color=palette[s.server],
-                        alpha=alpha,
-                        hatch="//" if not s.valid else None,
-                    )
-        ax.set_xticks(range(len(rows)), [s.server for s in rows], fontsize=8, rotation=30, ha="right")
-        ax.set_title(f"{name} (p50 / p95 / p99)", fontsize=10)
-        ax.set_ylabel("ms", fontsize=8)
-        ax.tick_params(labelsize=8)
-    figure.suptitle("Latency percentiles (bars: p50, p95, p99 per server)")
+    height = 0.55 + PANEL_HEIGHT * len(rows)
+    figure, axes = plt.subplots(3, 1, figsize=(5.2, 3 * height), squeeze=False)
+    _bar_panel(axes[0][0], rows, colours, _rps, "rps (hatched: invalid)")
+    _bar_panel(axes[1][0], rows, colours, lambda s: s.req_per_server_cpu_s, "requests per server CPU second")
+    _latency_panel(axes[2][0], rows, colours)
     figure.tight_layout()
     return figure
 
 
-def distribution_chart(samples: dict[str, dict[str, list[float]]], servers: list[str]):
-    """Cumulative distribution of WebSocket latencies (echo round trip, chat delivery) per server."""
-    names = [name for name in DISTRIBUTION_SCENARIOS if samples.get(name)]
-    if not names:
+def distribution_chart(name: str, samples: dict[str, list[float]], palette: dict[str, str]):
+    """Cumulative distribution of one WebSocket scenario's latencies (echo round trip, chat delivery)."""
+    if not any(samples.values()):
         return None
-    palette = colours(servers)
-    figure, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=True):
-        for server, values in samples[name].items():
+    figure, axes = plt.subplots(1, 1, figsize=(5.2, 3.2), squeeze=False)
+    for ax in axes.flat:
+        for server, values in samples.items():
             if not values:
                 continue
             ordered = sorted(values)
@@ -145,13 +94,12 @@ def distribution_chart(samples: dict[str, dict[str, list[float]]], servers: list
     return figure
 
 
-def capacity_chart(summaries: list[Summary], servers: list[str]):
+def capacity_chart(summaries: list[Summary], palette: dict[str, str]):
     """Broadcast p95 against clients connected, with the bound that ends the ramp."""
     ramps = [s for s in summaries if s.kind == "ws_capacity" and s.extra.get("steps")]
     if not ramps:
         return None
-    palette = colours(servers)
-    figure, ax = plt.subplots(figsize=(8, 4))
+    figure, ax = plt.subplots(figsize=(5.2, 3.4))
     for s in ramps:
         steps = [step for step in s.extra["steps"] if step["p95_ms"] is not None]
         ax.plot(
@@ -182,20 +130,3 @@ def save(figure, name: str, directory: Path) -> str:
     plt.close(figure)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]  # drop the XML prolog and doctype: it is embedded in HTML
-
-
-def draw_all(summaries, samples, servers, directory: Path) -> dict[str, str]:
-    """{chart name: inline SVG} of every chart that has data."""
-    makers = {
-        "rps": lambda: rps_chart(summaries, servers),
-        "latency": lambda: latency_chart(summaries, servers),
-        "cpu_efficiency": lambda: efficiency_chart(summaries, servers),
-        "ws_latency_distribution": lambda: distribution_chart(samples, servers),
-        "clients_held": lambda: capacity_chart(summaries, servers),
-    }
-    charts = {}
-    for name, make in makers.items():
-        figure = make()
-        if figure is not None:
-            charts[name] = save(figure, name, directory)
-    return charts

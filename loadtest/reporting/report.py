@@ -1,5 +1,9 @@
 """report.md and a self-contained report.html (inline SVG charts) from results.json.
 
+What a reader sees, in order: the run in one line, the findings in sentences built from this
+run's numbers, the heat map of the whole comparison, how to read it, then each scenario with its
+chart beside its table (grouped by family), and the run's full details folded at the end.
+
 Run on its own to redraw a report from a finished run's files:
     python -m loadtest.reporting.report reports/<timestamp>
 """
@@ -9,16 +13,21 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.reporting import charts
+from loadtest.reporting import charts, heatmap, lineup
+from loadtest.reporting.findings import Cells, Findings, family_of, findings
 from loadtest.reporting.results import CellResult, summarize_runs
-from loadtest.reporting.tables import Table, all_tables
+from loadtest.reporting.tables import Table, section_tables
+from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 
+TITLE = "Server benchmark"
 READING_NOTES = [
     "rps counts successful responses (WebSocket: round trips, chat deliveries) per second of the "
-    "measured window; warm-up is excluded.",
-    "Percentiles are exact, from up to 100,000 client-side samples per cell.",
+    "measured window; warm-up is excluded. The load is a closed loop: compare at equal users.",
+    "Percentiles are exact, from up to 100,000 client-side samples per cell, nginx's queue included.",
     "server CPU s is the CPU time of the server's processes over the window (nginx, PostgreSQL and "
     "Redis not included); req / server CPU s is the efficiency that rps alone hides.",
     "stack CPU s is the whole server side over the window (host run: the server, nginx, PostgreSQL, "
@@ -26,7 +35,26 @@ READING_NOTES = [
     "loadgen CPU % is the load generator's on-CPU time in percent of one core; demand % is its "
     "busiest thread's time on a CPU plus waiting for one. A cell whose demand passes the threshold "
     "measured the load generator, not the server, and is marked invalid.",
+    "In every table the best valid value of a column is in bold on a tint; an invalid row is greyed.",
 ]
+HEATMAP_NOTE = (
+    "Each cell is the server's figure in that scenario as a ratio to the baseline's (named under the "
+    "scenario): requests per server CPU second for sync work and WebSockets, requests per second at "
+    "equal users for waiting (a waiting server is idle, so CPU per request would reward the slowest), "
+    "clients held for capacity. Green: better than the baseline, pink: worse. Hatched: invalid, not a "
+    "result. A dash: the server cannot run it (WSGI servers serve no WebSocket). Rows are grouped and "
+    "coloured by protocol."
+)
+
+
+@dataclass
+class Section:
+    """One scenario: its charts (name -> inline SVG) and tables."""
+
+    name: str
+    description: str
+    charts: dict[str, str] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
 
 
 def _budget_line(meta: dict) -> str:
@@ -71,59 +99,222 @@ def _meta_lines(results: dict) -> list[str]:
     return lines + [f"note: {note}" for note in meta.get("notes", [])]
 
 
+def headline(results: dict, cells: Cells) -> str:
+    """The run in one line, above everything: what was compared, on what budget."""
+    meta = results["meta"]
+    budgets = meta.get("budgets") or {}
+    concurrency = sorted({str(v) for v in (budgets.get("web_concurrency") or {}).values() if v})
+    parts = [
+        f"{meta['profile']} profile, {meta['started'][:16].replace('T', ' ')} UTC",
+        f"{len(cells.lineup.contenders)} servers × {len(cells.scenarios)} scenarios",
+        f"{meta['runs']} run{'s' if meta['runs'] != 1 else ''} per cell",
+    ]
+    if budgets:
+        parts.append(
+            f"server side on CPU {budgets['server_cpus']}, load generator on CPU {budgets['loadgen_cpus']}"
+            + ("" if meta.get("pinned") else " (not pinned)")
+        )
+    if concurrency:
+        parts.append(f"WEB_CONCURRENCY {'/'.join(concurrency)}")
+    if meta.get("interrupted"):
+        parts.append("**interrupted: finished cells only**")
+    return " · ".join(parts)
+
+
+def families_in(sections: list[Section]) -> list[tuple[str, list[Section]]]:
+    grouped: dict[str, list[Section]] = {}
+    for section in sections:
+        grouped.setdefault(family_of(section.name), []).append(section)
+    return [(family, grouped[family]) for family in FAMILIES if family in grouped]
+
+
+def _anchor(name: str) -> str:
+    return "s-" + re.sub(r"[^a-z0-9_-]", "-", name.lower())
+
+
+# ---------------------------------------------------------------------------------------- Markdown
+
+
 def markdown_table(table: Table) -> str:
-    lines = [f"### {table.title}", ""]
+    lines = [f"#### {table.title}", ""]
     if table.note:
         lines += [table.note, ""]
     lines.append("| " + " | ".join(table.headers) + " |")
     lines.append("|" + "---|" * len(table.headers))
-    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    lines += [
+        "| " + " | ".join(f"**{c}**" if (r, i) in table.best else c for i, c in enumerate(row)) + " |"
+        for r, row in enumerate(table.rows)
+    ]
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(results: dict, tables: list[Table], chart_names: list[str]) -> str:
-    parts = ["# Server benchmark", ""]
-    parts += [f"- {line}" for line in _meta_lines(results)]
-    parts += ["", "## How to read", ""] + [f"- {note}" for note in READING_NOTES] + ["", "## Results", ""]
-    parts += [markdown_table(table) for table in tables]
-    parts += ["## Charts", ""] + [f"![{name}](charts/{name}.png)" for name in chart_names]
+def render_markdown(results: dict, cells: Cells, found: Findings, sections: list[Section],
+                    heat: bool) -> str:
+    parts = [f"# {TITLE}", "", headline(results, cells), "", "## What this run found", ""]
+    parts += [f"- {line}" for line in found.stories]
+    if heat:
+        parts += ["", "![heat map](charts/heatmap.png)", "", HEATMAP_NOTE]
+    parts += ["", "### How far to trust it", ""] + [f"- {line}" for line in found.trust]
+    parts += ["", "## How to read", ""] + [f"- {note}" for note in READING_NOTES] + [""]
+    for family, members in families_in(sections):
+        parts += [f"## {FAMILIES[family].capitalize()}", ""]
+        for section in members:
+            parts += [f"### {section.name}", "", section.description, ""]
+            parts += [f"![{name}](charts/{name}.png)" for name in section.charts] + [""]
+            parts += [markdown_table(table) for table in section.tables]
+    parts += ["## Run details", "", "<details><summary>machine, versions, budgets, pinning</summary>", ""]
+    parts += [f"- {line}" for line in _meta_lines(results)] + ["", "</details>"]
     return "\n".join(parts) + "\n"
 
 
-def html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+# ---------------------------------------------------------------------------------------- HTML
+
+
+def inline(text: str) -> str:
+    """The findings' Markdown emphasis (** and `) as HTML, everything else escaped."""
+    escaped = html.escape(text)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
+def html_table(table: Table, swatches: dict[str, int]) -> str:
+    head = "".join(f"<th scope=col>{html.escape(h)}</th>" for h in table.headers)
+
+    def cell(r: int, i: int, text: str) -> str:
+        if i == 0 and text in swatches:
+            return f"<th scope=row><span class='sw sw{swatches[text]}'></span>{html.escape(text)}</th>"
+        if (r, i) in table.best:
+            return f"<td class=best><strong>{html.escape(text)}</strong></td>"
+        return f"<td>{html.escape(text)}</td>"
+
     body = "".join(
-        f"<tr{' class=invalid' if any(cell.startswith('NO:') for cell in row) else ''}>"
-        + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
+        f"<tr{' class=invalid' if any(c.startswith('NO:') for c in row) else ''}>"
+        + "".join(cell(r, i, text) for i, text in enumerate(row))
         + "</tr>"
-        for row in table.rows
+        for r, row in enumerate(table.rows)
     )
-    note = f"<p>{html.escape(table.note)}</p>" if table.note else ""
-    return f"<h3>{html.escape(table.title)}</h3>{note}<table><tr>{head}</tr>{body}</table>"
+    note = f"<p class=note>{html.escape(table.note)}</p>" if table.note else ""
+    return (
+        f"<h4>{html.escape(table.title)}</h4>{note}"
+        f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-tr.invalid td { background: #fde8e8; color: #777; }
-figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
+:root { color-scheme: light; --ink: #1d1d1f; --muted: #5b5b66; --rule: #d9d9e0; }
+* { box-sizing: border-box; }
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink);
+       margin: 0 auto; max-width: 75rem; padding: 1rem 1.25rem 3rem; }
+h1 { font-size: 1.6rem; margin: 0.2rem 0; } h2 { font-size: 1.3rem; margin: 2rem 0 0.5rem;
+  border-bottom: 1px solid var(--rule); padding-bottom: 0.2rem; } h3 { margin: 1.6rem 0 0.2rem; }
+h4 { font-size: 0.95rem; margin: 0.8rem 0 0.3rem; }
+p, li { max-width: 80ch; } .run { color: var(--muted); margin: 0 0 0.5rem; }
+nav { font-size: 0.9rem; border-top: 1px solid var(--rule); border-bottom: 1px solid var(--rule);
+      padding: 0.3rem 0; margin-bottom: 0.5rem; }
+nav a { margin-right: 0.9rem; white-space: nowrap; }
+nav .family { color: var(--muted); margin-right: 0.3rem; white-space: nowrap; }
+ul.findings { padding-left: 1.2rem; margin: 0.3rem 0; } ul.findings li { margin: 0.25rem 0; max-width: none; }
+.scroll { overflow-x: auto; max-width: 100%; }
+figure { margin: 0.5rem 0; } figcaption, .note { color: var(--muted); font-size: 0.88rem; max-width: 80ch; }
+svg { width: 100%; height: auto; display: block; }
+.heat svg { min-width: 36rem; max-width: 64rem; }
+.pair { display: grid; grid-template-columns: minmax(0, 24rem) minmax(0, 1fr); gap: 1.25rem;
+        align-items: start; }
+.pair .charts svg { max-width: 24rem; }
+@media (max-width: 62rem) { .pair { grid-template-columns: minmax(0, 1fr); } }
+table { border-collapse: collapse; font-size: 0.85rem; margin-bottom: 0.6rem; }
+th, td { border: 1px solid var(--rule); padding: 0.25rem 0.5rem; text-align: right; }
+thead th { background: #f3f3f7; font-weight: 600; vertical-align: bottom; }
+th[scope=row] { text-align: left; white-space: nowrap; font-weight: 600; }
+td.best { background: #e4f5e1; }
+tr.invalid td, tr.invalid th { background: #fbe9e9; color: #777; }
+.sw { display: inline-block; width: 0.7em; height: 0.7em; border-radius: 2px; margin-right: 0.35em; }
+details { margin-top: 0.5rem; } summary { cursor: pointer; color: var(--muted); }
+code { font-size: 0.9em; background: #f3f3f7; padding: 0 0.2em; border-radius: 3px; }
 """
 
 
-def render_html(results: dict, tables: list[Table], svgs: dict[str, str]) -> str:
-    meta = "".join(f"<li>{html.escape(line).replace('**', '')}</li>" for line in _meta_lines(results))
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES)
-    figures = "".join(
-        f"<figure>{svg}<figcaption>{html.escape(name)}</figcaption></figure>" for name, svg in svgs.items()
+def _swatch_style(colours: dict[str, str]) -> tuple[dict[str, int], str]:
+    numbers = {name: i for i, name in enumerate(colours)}
+    return numbers, "".join(f".sw{i} {{ background: {colours[name]}; }}" for name, i in numbers.items())
+
+
+def render_html(results: dict, cells: Cells, found: Findings, sections: list[Section],
+                heat_svg: str | None) -> str:
+    swatches, swatch_css = _swatch_style(cells.lineup.colours())
+    families = families_in(sections)
+    nav = ["<a href='#findings'>Findings</a>", "<a href='#trust'>How far to trust it</a>",
+           "<a href='#reading'>How to read</a>"]
+    for family, members in families:
+        links = " ".join(f"<a href='#{_anchor(s.name)}'>{html.escape(s.name)}</a>" for s in members)
+        nav.append(f"<span class=family>{html.escape(FAMILIES[family])}:</span>{links}")
+    nav.append("<a href='#details'>Run details</a>")
+    body = [
+        f"<header><h1>{TITLE}</h1><p class=run>{inline(headline(results, cells))}</p>",
+        f"<nav aria-label='Contents'>{' '.join(nav)}</nav></header>",
+        "<section id=findings><h2>What this run found</h2><ul class=findings>",
+        "".join(f"<li>{inline(line)}</li>" for line in found.stories),
+        "</ul>",
+    ]
+    if heat_svg:
+        body.append(
+            f"<figure class=heat id=heatmap><div class=scroll>{heat_svg}</div>"
+            f"<figcaption>{html.escape(HEATMAP_NOTE)}</figcaption></figure>"
+        )
+    body.append("<h3 id=trust>How far to trust it</h3><ul class=findings>")
+    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></section>")
+    body.append("<section id=reading><h2>How to read</h2><ul>")
+    body.append("".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES) + "</ul></section>")
+    for family, members in families:
+        body.append(f"<section><h2>{html.escape(FAMILIES[family].capitalize())}</h2>")
+        for section in members:
+            charts_html = "".join(f"<figure>{svg}</figure>" for svg in section.charts.values())
+            tables_html = "".join(html_table(table, swatches) for table in section.tables)
+            body.append(
+                f"<article id={_anchor(section.name)}><h3>{html.escape(section.name)}</h3>"
+                f"<p class=note>{html.escape(section.description)}</p>"
+                + (f"<div class=pair><div class=charts>{charts_html}</div><div>{tables_html}</div></div>"
+                   if charts_html else tables_html)
+                + "</article>"
+            )
+        body.append("</section>")
+    meta = "".join(f"<li>{inline(line)}</li>" for line in _meta_lines(results))
+    body.append(
+        "<section id=details><h2>Run details</h2><details><summary>machine, versions, budgets, pinning, "
+        f"notes</summary><ul>{meta}</ul></details></section>"
     )
     return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Server benchmark</title>"
-        f"<style>{STYLE}</style></head><body><h1>Server benchmark</h1><ul>{meta}</ul>"
-        f"<h2>How to read</h2><ul>{notes}</ul><h2>Results</h2>{''.join(html_table(t) for t in tables)}"
-        f"<h2>Charts</h2>{figures}</body></html>\n"
+        "<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        f"<title>{TITLE}: {html.escape(results['meta']['started'])}</title>"
+        f"<style>{STYLE}{swatch_css}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+# ---------------------------------------------------------------------------------------- files
+
+
+def build_sections(summaries, cells: Cells, samples: dict, directory: Path) -> list[Section]:
+    """Every scenario's section, its charts drawn and saved as PNG beside the report."""
+    colours = cells.lineup.colours()
+    descriptions = {s.name: s.description for s in SCENARIOS}
+    sections = []
+    for name, tables in section_tables(summaries, cells.lineup.names).items():
+        section = Section(name, descriptions.get(name, ""), tables=tables)
+        rows = [cells.get(name, server) for server in cells.lineup.names]
+        rows = [row for row in rows if row is not None]
+        figures = {}
+        if rows and rows[0].kind == "ws_capacity":
+            figures[f"{name}_clients_held"] = charts.capacity_chart(rows, colours)
+        elif rows and rows[0].kind != "ws_handshake":
+            figures[name] = charts.scenario_chart(rows, colours)
+        if samples.get(name):
+            figures[f"{name}_distribution"] = charts.distribution_chart(name, samples[name], colours)
+        for chart, figure in figures.items():
+            if figure is not None:
+                section.charts[chart] = charts.save(figure, chart, directory)
+        sections.append(section)
+    return sections
 
 
 def write(directory: Path) -> None:
@@ -131,12 +322,20 @@ def write(directory: Path) -> None:
     results = json.loads((directory / "results.json").read_text())
     samples_file = directory / "samples.json"
     samples = json.loads(samples_file.read_text()) if samples_file.exists() else {}
-    summaries = summarize_runs([CellResult.from_dict(cell) for cell in results["cells"]])
-    servers = [server["name"] for server in results["meta"]["servers"]]
-    tables = all_tables(summaries)
-    svgs = charts.draw_all(summaries, samples, servers, directory / "charts")
-    (directory / "report.md").write_text(render_markdown(results, tables, list(svgs)))
-    (directory / "report.html").write_text(render_html(results, tables, svgs))
+    runs = [CellResult.from_dict(cell) for cell in results["cells"]]
+    summaries = summarize_runs(runs)
+    cells = Cells(summaries, lineup.from_meta(results["meta"]))
+    errors = {}
+    for run in runs:
+        if run.error:
+            errors.setdefault((run.scenario, run.server), run.error)
+    found = findings(summaries, cells.lineup, errors)
+    figure = heatmap.heatmap(cells)
+    heat_svg = charts.save(figure, "heatmap", directory / "charts") if figure is not None else None
+    sections = build_sections(summaries, cells, samples, directory / "charts")
+    markdown = render_markdown(results, cells, found, sections, heat_svg is not None)
+    (directory / "report.md").write_text(markdown)
+    (directory / "report.html").write_text(render_html(results, cells, found, sections, heat_svg))
 
 
 def main() -> None:

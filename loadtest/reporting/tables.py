@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from loadtest.reporting.results import Summary
 from loadtest.scenarios.catalog import SCENARIOS
@@ -16,6 +17,32 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     note: str = ""
+    best: set[tuple[int, int]] = field(default_factory=set)  # (row, column) of each column's best value
+    key: str = ""  # the scenario it shows, if it shows one
+
+
+# Columns with a better direction, and which: the best valid value in each is marked.
+HIGHER_IS_BETTER = {
+    "rps": True, "p50 ms": False, "p95 ms": False, "p99 ms": False, "req / server CPU s": True,
+}
+
+
+def mark_best(
+    headers: list[str], summaries: list[Summary], values: dict[str, Callable[[Summary], float | None]]
+) -> set[tuple[int, int]]:
+    """(row, column) of the best value among the valid rows, for each column with a direction."""
+    marked = set()
+    for column, header in enumerate(headers):
+        if header not in HIGHER_IS_BETTER:
+            continue
+        candidates = [(row, values[header](s)) for row, s in enumerate(summaries) if s.valid]
+        candidates = [(row, v) for row, v in candidates if v is not None]
+        if len(candidates) < 2:
+            continue
+        pick = max if HIGHER_IS_BETTER[header] else min
+        best = pick(v for _, v in candidates)
+        marked |= {(row, column) for row, v in candidates if v == best}
+    return marked
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
@@ -43,7 +70,11 @@ def scenario_order(summaries: list[Summary]) -> list[str]:
     return [scenario.name for scenario in SCENARIOS if scenario.name in present]
 
 
-def scenario_table(name: str, summaries: list[Summary]) -> Table:
+def scenario_table(name: str, summaries: list[Summary], order: list[str] | None = None) -> Table:
+    """order: the servers' order in the report (by protocol group); default as measured."""
+    summaries = [s for s in summaries if s.scenario == name]
+    if order:
+        summaries.sort(key=lambda s: order.index(s.server) if s.server in order else len(order))
     repeated = any(s.runs > 1 for s in summaries)  # a spread column only when there is a spread
     rows = [
         [
@@ -61,13 +92,20 @@ def scenario_table(name: str, summaries: list[Summary]) -> Table:
             validity(s),
         ]
         for s in summaries
-        if s.scenario == name
     ]
-    description = next(sc.description for sc in SCENARIOS if sc.name == name)
+    description = next((sc.description for sc in SCENARIOS if sc.name == name), "")
     headers = ["server", "rps", *(["spread (min–max)"] if repeated else []), "p50 ms", "p95 ms", "p99 ms"]
     headers.append("failures")
     headers += ["server CPU s", "req / server CPU s", "stack CPU s", "loadgen CPU % (demand %)", "valid"]
-    return Table(f"{name}: {description}", headers, rows)
+    values = {
+        "rps": lambda s: s.rps,
+        "p50 ms": lambda s: s.p50_ms,
+        "p95 ms": lambda s: s.p95_ms,
+        "p99 ms": lambda s: s.p99_ms,
+        "req / server CPU s": lambda s: s.req_per_server_cpu_s,
+    }
+    best = mark_best(headers, summaries, values)
+    return Table(f"{name}: {description}", headers, rows, best=best, key=name)
 
 
 def wrk_table(summaries: list[Summary]) -> Table | None:
@@ -131,16 +169,20 @@ def handshake_table(summaries: list[Summary]) -> Table | None:
     return Table("WebSocket handshake against WSGI servers", ["server", "answers (attempts)"], rows)
 
 
-def all_tables(summaries: list[Summary]) -> list[Table]:
-    tables = [
-        scenario_table(name, summaries)
+def section_tables(summaries: list[Summary], order: list[str] | None = None) -> dict[str, list[Table]]:
+    """Each scenario's tables, in scenario order: its own, and the check that reads it."""
+    sections = {
+        name: [scenario_table(name, summaries, order)]
         for name in scenario_order(summaries)
         if next(s.kind for s in summaries if s.scenario == name) not in SPECIAL_KINDS
-    ]
-    extras = (
-        wrk_table(summaries),
-        chat_table(summaries),
-        capacity_table(summaries),
-        handshake_table(summaries),
-    )
-    return tables + [table for table in extras if table is not None]
+    }
+    extras = {
+        "plaintext_wrk": wrk_table(summaries),
+        "ws_chat": chat_table(summaries),
+        "ws_capacity": capacity_table(summaries),
+        "ws_handshake": handshake_table(summaries),
+    }
+    for name, table in extras.items():
+        if table is not None:
+            sections.setdefault(name, []).append(table)
+    return {name: sections[name] for name in scenario_order(summaries) if name in sections}

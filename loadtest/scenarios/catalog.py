@@ -27,6 +27,25 @@ KINDS = {
 }
 
 
+# The report's summary tells one story per family, each measured by what matters for it.
+FAMILIES = {
+    "sync": "sync work",
+    "waiting": "waiting",
+    "websocket": "WebSockets",
+    "capacity": "capacity",
+    "check": "checks of the bench itself",
+}
+KIND_FAMILIES = {
+    "http": "sync",
+    "sse": "waiting",
+    "wrk": "check",
+    "ws_echo": "websocket",
+    "ws_chat": "websocket",
+    "ws_capacity": "capacity",
+    "ws_handshake": "check",
+}
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -38,10 +57,21 @@ class Scenario:
     users: int | None = None  # fixed concurrency instead of the profile's default
     duration_s: float | None = None  # fixed measured window, for probes that need no more
     params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Which story of the report's summary it tells: one of FAMILIES; the kind's, unless set.
+    family: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"scenario {self.name}: unknown kind {self.kind!r}")
+        if not self.family:
+            object.__setattr__(self, "family", KIND_FAMILIES[self.kind])
+        if self.family not in FAMILIES:
+            raise ValueError(f"scenario {self.name}: unknown family {self.family!r}")
+
+    def settings(self) -> dict[str, Any]:
+        """What a run's numbers depend on besides the server: two runs compare only if these match."""
+        return {"kind": self.kind, "path": self.path, "users": self.users, "duration_s": self.duration_s,
+                "params": dict(self.params)}
 
     def applies_to(self, protocol: str) -> bool:
         return protocol in self.protocols
@@ -62,7 +92,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     # A 100 ms upstream wait: thread-bound servers are capped at workers/0.1 s, event loops are
     # not, so these need more users than there are workers to show the difference.
     Scenario(
-        "wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100
+        "wait_sync", "http", "/wait/sync?ms=100", BOTH, True, "time.sleep(0.1) in a sync view", users=100,
+        family="waiting",
     ),
     Scenario(
         "wait_async",
@@ -72,6 +103,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         True,
         "asyncio.sleep(0.1) in an async view",
         users=100,
+        family="waiting",
     ),
     Scenario("db_sync", "http", "/db/sync", BOTH, False, "one row read through the sync ORM"),
     Scenario("db_async", "http", "/db/async", BOTH, False, "one row read through the async ORM"),

@@ -80,7 +80,7 @@ def test_bench_measures_every_kind_and_writes_the_report(servers_file, tmp_path)
     assert "handshake refused: HTTP 404" in cells["ws_handshake", "fakewsgi"]["extra"]["answers"]
     html = (tmp_path / "report.html").read_text()
     assert "<svg" in html and "http://" not in html.split("<svg", 1)[0].replace("http://127.0.0.1", "")
-    assert (tmp_path / "charts" / "rps.png").exists()
+    assert (tmp_path / "charts" / "heatmap.png").exists() and (tmp_path / "charts" / "plaintext.png").exists()
     assert (tmp_path / "raw" / "plaintext__fakeasgi__run1_stats.csv").exists()
 
 

@@ -90,24 +90,49 @@ def cells():
     ]
 
 
-def test_report_from_recorded_results(tmp_path):
-    results = {"meta": META, "environment": ENVIRONMENT, "cells": [c.as_dict() for c in cells()]}
+def write_report(tmp_path, meta=META, cell_list=None):
+    results = {"meta": meta, "environment": ENVIRONMENT, "cells": [c.as_dict() for c in cell_list or cells()]}
     (tmp_path / "results.json").write_text(json.dumps(results))
     (tmp_path / "samples.json").write_text(json.dumps({"ws_echo": {"uvicorn": [1.0, 2.0, 3.0, 10.0]}}))
     report.write(tmp_path)
+    return (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
 
-    markdown = (tmp_path / "report.md").read_text()
+
+def test_report_from_recorded_results(tmp_path):
+    markdown, html = write_report(tmp_path)
+
     assert "| uvicorn | 4,000 |" in markdown and "NO: load generator bound" in markdown
     assert "| gunicorn | 1,300 | 1,400 | 1.08 |" in markdown  # Locust vs wrk ratio
     assert "| uvicorn | 50 |" in markdown  # clients held
     assert "handshake refused: HTTP 501 × 10" in markdown
+    # The summary names the invalid cell, and the heat map comes before any scenario's table.
+    assert "plaintext @ uvicorn (load generator bound)" in markdown
+    assert markdown.index("charts/heatmap.png") < markdown.index("#### plaintext")
+    assert markdown.index("## What this run found") < markdown.index("## Run details")
 
-    html = (tmp_path / "report.html").read_text()
-    assert html.count("<svg") == 5  # rps, latency, CPU efficiency, WS distribution, clients held
+    # heat map, then each scenario's chart: plaintext, plaintext_wrk, ws_echo (+ its CDF), ws_chat, capacity
+    assert html.count("<svg") == 7
+    assert html.index("id=findings") < html.index("id=heatmap") < html.index("id=s-plaintext")
+    assert html.index("id=s-plaintext") < html.index("<details>")  # run details folded at the end
     assert "<tr class=invalid>" in html
     assert "<img" not in html and "<?xml" not in html  # self-contained: charts inline, no files
-    for name in ("rps", "latency", "cpu_efficiency", "ws_latency_distribution", "clients_held"):
+    for name in ("heatmap", "plaintext", "ws_echo", "ws_echo_distribution", "ws_capacity_clients_held"):
         assert (tmp_path / "charts" / f"{name}.png").stat().st_size > 1000
+
+
+def test_the_best_valid_value_of_a_column_is_marked(tmp_path):
+    more = [
+        CellResult("uvicorn", "json", "http", 1, rps=900.0, p50_ms=3, p95_ms=4, p99_ms=8, requests=3600,
+                   server_cpu_s=3.0, req_per_server_cpu_s=1200.0),
+        CellResult("gunicorn", "json", "http", 1, rps=1000.0, p50_ms=2, p95_ms=6, p99_ms=7, requests=4000,
+                   server_cpu_s=2.0, req_per_server_cpu_s=2000.0),
+    ]
+    markdown, _ = write_report(tmp_path, cell_list=cells() + more)
+    json_table = markdown.split("#### json")[1].split("####")[0]
+    assert "| gunicorn | **1,000** | **2.0** | 6.0 | **7.0** | 0 | 2.00 | **2,000** |" in json_table
+    assert "| uvicorn | 900 | 3.0 | **4.0** | 8.0 | 0 | 3.00 | 1,200 |" in json_table
+    plaintext = markdown.split("#### plaintext:")[1].split("####")[0]
+    assert "**4,000**" not in plaintext  # an invalid cell is never the best
 
 
 def test_the_budgets_are_stated():

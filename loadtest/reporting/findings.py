@@ -1,0 +1,325 @@
+"""What a run found, in sentences built from its own numbers: the report opens with these.
+
+Each scenario family is judged by what matters for it: sync work by requests per server CPU
+second (the efficiency that holds whether or not a server saturated), waiting by requests per
+second at equal users (a server that waits is idle, so CPU per request would reward the one that
+serves fewest), WebSockets by requests per server CPU second under the same paced load, capacity
+by clients held. Ratios are to the run's baseline: the production routing's WSGI server for HTTP,
+its ASGI server for WebSockets (WSGI servers cannot serve them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadtest.reporting.lineup import Lineup
+from loadtest.reporting.results import Summary
+from loadtest.scenarios.catalog import SCENARIOS
+
+WRK_FLOOR_RATIO = 1.25  # wrk / Locust above this: Locust, not the server, set the plaintext rate
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # in a sentence
+    unit: str  # in a heat-map column
+    read: Callable[[Summary], float | None]
+    websocket: bool  # ratios to the WebSocket baseline
+
+
+METRICS = {
+    "sync": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False),
+    "waiting": Metric("requests per second at equal users", "rps", lambda s: s.rps, False),
+    "websocket": Metric("round trips or deliveries per server CPU second", "req/CPU s",
+                        lambda s: s.req_per_server_cpu_s, True),
+    "capacity": Metric("clients held in one room", "clients", lambda s: s.extra.get("clients_held"), True),
+}
+
+
+def family_of(scenario: str) -> str:
+    return next((s.family for s in SCENARIOS if s.name == scenario), "check")
+
+
+class Cells:
+    """A run's summaries by (scenario, server), in the order the report shows them."""
+
+    def __init__(self, summaries: list[Summary], lineup: Lineup):
+        self.lineup = lineup
+        self.by = {(s.scenario, s.server): s for s in summaries if s.server in lineup.names}
+        order = [s.name for s in SCENARIOS]
+        present = {s.scenario for s in summaries}
+        self.scenarios = [name for name in order if name in present] + sorted(present - set(order))
+
+    def get(self, scenario: str, server: str) -> Summary | None:
+        return self.by.get((scenario, server))
+
+    def in_family(self, family: str) -> list[str]:
+        return [name for name in self.scenarios if family_of(name) == family]
+
+    def value(self, scenario: str, server: str) -> float | None:
+        """The family's metric for a valid cell, else None."""
+        cell = self.get(scenario, server)
+        if cell is None or not cell.valid:
+            return None
+        return METRICS[family_of(scenario)].read(cell)
+
+    def baseline(self, scenario: str) -> str | None:
+        return self.lineup.baseline_for(METRICS[family_of(scenario)].websocket)
+
+    def ratio(self, scenario: str, server: str) -> float | None:
+        base = self.baseline(scenario)
+        mine, theirs = self.value(scenario, server), self.value(scenario, base) if base else None
+        if mine is None or not theirs:
+            return None
+        return mine / theirs
+
+    def best(self, scenario: str, servers: list[str] | None = None) -> str | None:
+        values = {name: self.value(scenario, name) for name in servers or self.lineup.names}
+        values = {name: v for name, v in values.items() if v is not None}
+        return max(values, key=values.__getitem__) if values else None
+
+    def family_ratio(self, family: str, server: str) -> float | None:
+        """Geometric mean of the server's ratios over the family's scenarios that have one."""
+        ratios = [r for r in (self.ratio(name, server) for name in self.in_family(family)) if r]
+        return math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else None
+
+
+def times(value: float) -> str:
+    return f"{value:.2f}×"
+
+
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def ranking(cells: Cells, family: str, say_metric: bool = True) -> str | None:
+    """The family's servers as ratios to the baseline, best first, and who was best in which scenario."""
+    names = [name for name in cells.in_family(family) if cells.baseline(name)]
+    ranked = [(server, cells.family_ratio(family, server)) for server in cells.lineup.names]
+    ranked = sorted([(s, r) for s, r in ranked if r is not None], key=lambda pair: -pair[1])
+    if not names or len(ranked) < 2:  # one server: nothing to rank
+        return None
+    mean = f" (geometric mean over {_join(names)})" if len(names) > 1 else f" ({names[0]})"
+    winners: dict[str, list[str]] = {}
+    for name in names:
+        best = cells.best(name)
+        if best:
+            winners.setdefault(best, []).append(name)
+    top, top_ratio = ranked[0]
+
+    def best_in(won: list[str]) -> str:
+        return "best in each" if won == names and len(names) > 1 else f"best in {_join(won)}"
+
+    where = "; ".join(
+        ("" if server == top else f"{server} ") + best_in(won)
+        for server, won in sorted(winners.items(), key=lambda item: item[0] != top)
+    )
+    others = "".join(f", {server} {times(ratio)}" for server, ratio in ranked[1:])
+    return (
+        (f"{METRICS[family].name} as ratios" if say_metric else "as ratios")
+        + f" to {cells.baseline(names[0])}'s{mean}: "
+        f"**{top} {times(top_ratio)}** ({where}){others}"
+    )
+
+
+def story(title: str, *sentences: str | None) -> str | None:
+    present = [s for s in sentences if s]
+    if not present:
+        return None
+    return f"**{title}:** " + ". ".join([present[0], *(capitalized(s) for s in present[1:])]) + "."
+
+
+def _best_of(cells: Cells, family: str, protocol: str) -> tuple[str, float] | None:
+    found = [
+        (c.name, cells.family_ratio(family, c.name))
+        for c in cells.lineup.contenders
+        if c.protocol == protocol and not c.stock
+    ]
+    found = [(name, ratio) for name, ratio in found if ratio is not None]
+    return max(found, key=lambda pair: pair[1]) if found else None
+
+
+def _versus(cells: Cells, family: str, what: str) -> str | None:
+    """'the best WSGI server, X, ... N× ... the best ASGI server, Y' whichever way round it is."""
+    wsgi, asgi = _best_of(cells, family, "wsgi"), _best_of(cells, family, "asgi")
+    if not wsgi or not asgi:
+        return None
+    (winner, w), (loser, lo), (wp, lp) = (
+        (wsgi, asgi, ("WSGI", "ASGI")) if wsgi[1] >= asgi[1] else (asgi, wsgi, ("ASGI", "WSGI"))
+    )
+    ratio = times(w / lo)
+    return f"the best {wp} server, **{winner}**, gets {ratio} the {what} of the best {lp} server, {loser}"
+
+
+def sync_story(cells: Cells) -> str | None:
+    stock_line = None
+    stock = [(c.name, cells.family_ratio("sync", c.name)) for c in cells.lineup.contenders if c.stock]
+    stock = [(name, ratio) for name, ratio in stock if ratio is not None]
+    tuned = _best_of(cells, "sync", "asgi")
+    if stock and tuned:
+        name, ratio = max(stock, key=lambda pair: pair[1])
+        stock_line = (
+            f"tuned vs stock Django on ASGI: {tuned[0]} {times(tuned[1])} of {cells.lineup.http_baseline}, "
+            f"stock {name} {times(ratio)}"
+        )
+    versus = _versus(cells, "sync", METRICS["sync"].name)
+    return story("Sync work", versus, ranking(cells, "sync", not versus), stock_line)
+
+
+def waiting_story(cells: Cells) -> str | None:
+    names = cells.in_family("waiting")
+    wsgi, asgi = _best_of(cells, "waiting", "wsgi"), _best_of(cells, "waiting", "asgi")
+    versus = None
+    if names and wsgi and asgi:
+        rates = "; ".join(
+            f"{server} " + " / ".join(_fmt(cells.value(name, server)) for name in names)
+            for server in (asgi[0], wsgi[0])
+        )
+        what = "requests per second at equal users"
+        versus = f"{_versus(cells, 'waiting', what)} ({' / '.join(names)} rps: {rates})"
+    return story("Waiting", versus, ranking(cells, "waiting", not versus))
+
+
+def _refusals(cells: Cells) -> str | None:
+    answers = {}
+    for name in cells.scenarios:
+        for server in cells.lineup.names:
+            cell = cells.get(name, server)
+            if cell is not None and cell.kind == "ws_handshake":
+                answers[server] = "; ".join(f"{a} × {n}" for a, n in cell.extra.get("answers", {}).items())
+    if not answers:
+        return None
+    alike: dict[str, list[str]] = {}
+    for server, answer in answers.items():
+        alike.setdefault(answer or "no answer", []).append(server)
+    return "WSGI servers cannot serve them (" + "; ".join(f"{_join(s)}: {a}" for a, s in alike.items()) + ")"
+
+
+def websocket_story(cells: Cells) -> str | None:
+    names = cells.in_family("websocket")
+    parts = [part for part in (_refusals(cells),) if part]
+    asgi = [c.name for c in cells.lineup.contenders if c.protocol == "asgi"]
+    if names and asgi:
+        ranked = [(s, cells.family_ratio("websocket", s)) for s in asgi]
+        ranked = sorted([(s, r) for s, r in ranked if r is not None], key=lambda pair: -pair[1])
+        if len(ranked) == 1:
+            cell = cells.get(names[0], ranked[0][0])
+            rate = _fmt(cell.req_per_server_cpu_s if cell else None)
+            parts.append(f"{ranked[0][0]}, the only ASGI server here, carried {names[0]} at {rate} "
+                         "round trips per server CPU second")
+        elif ranked:
+            base = cells.baseline(names[0])
+            parts.append(
+                f"of the ASGI servers, **{ranked[0][0]}** carried the same paced load on the least server "
+                f"CPU ({times(ranked[0][1])} {base}'s {METRICS['websocket'].name})"
+            )
+        chats = [cells.get(name, s) for name in names for s in asgi if cells.get(name, s) is not None]
+        lost = {c.server: c.extra["lost"] for c in chats if c.kind == "ws_chat" and c.extra.get("lost")}
+        if any(c.kind == "ws_chat" for c in chats):
+            parts.append(
+                "chat messages lost: " + ", ".join(f"{s} {_fmt(n)}" for s, n in lost.items())
+                if lost else "no chat message lost"
+            )
+    if not parts:
+        return None
+    return story("WebSockets", "; ".join(parts))
+
+
+def capacity_story(cells: Cells) -> str:
+    names = cells.in_family("capacity")
+    held = {s: cells.value(name, s) for name in names for s in cells.lineup.names}
+    held = {s: v for s, v in held.items() if v is not None}
+    if not held:
+        return (
+            "**Capacity:** not measured in this run (the full profile's `ws_capacity`: "
+            "`make bench PROFILE=full SCENARIOS=ws_capacity RUNS=1`)."
+        )
+    ranked = sorted(held.items(), key=lambda pair: -pair[1])
+    top = ranked[0]
+    cell = cells.get(names[0], top[0])
+    bound = cell.extra.get("bound_ms") if cell else None
+    within = f" with a broadcast's p95 within {bound:.0f} ms" if bound else ""
+    others = ", ".join(f"{s} {_fmt(v)}" for s, v in ranked[1:])
+    return (
+        "**Capacity:** WSGI servers hold no WebSocket; of the ASGI servers "
+        f"**{top[0]}** held the most clients in one room, {_fmt(top[1])},{within}"
+        + (f" ({others})" if others else "")
+        + "."
+    )
+
+
+def invalid_line(cells: Cells, errors: dict[tuple[str, str], str]) -> str:
+    """errors: the first error of a failed cell's runs, by (scenario, server)."""
+
+    def why(name: str, server: str, cell: Summary) -> str:
+        return "load generator bound" if cell.loadgen_bound else f"cell failed: {errors.get((name, server))}"
+
+    bad = [
+        f"{name} @ {server} ({why(name, server, cell)})"
+        for name in cells.scenarios
+        for server in cells.lineup.names
+        if (cell := cells.get(name, server)) is not None and not cell.valid
+    ]
+    if not bad:
+        return "**Every cell is valid:** no load generator was the limit and no cell failed."
+    return f"**Not results (invalid cells, hatched below):** {'; '.join(bad)}."
+
+
+def wrk_line(cells: Cells) -> str | None:
+    floors = []
+    for server in cells.lineup.names:
+        locust, wrk = cells.get("plaintext", server), cells.get("plaintext_wrk", server)
+        if locust and wrk and locust.rps and wrk.rps and wrk.rps / locust.rps > WRK_FLOOR_RATIO:
+            floors.append(f"{server} (wrk / Locust {wrk.rps / locust.rps:.2f})")
+    if not floors:
+        return None
+    return (
+        f"**Locust was the limit** on plaintext for {_join(floors)}: wrk got more from the same path, so "
+        "that rps is a floor; requests per server CPU second still holds."
+    )
+
+
+def noise_line(cells: Cells) -> str:
+    spreads = [
+        (cell.spread_pct, f"{cell.scenario} @ {cell.server}")
+        for cell in cells.by.values()
+        if cell.runs > 1 and cell.spread_pct is not None
+    ]
+    if not spreads:
+        return (
+            "**One run per cell:** there is no spread to judge a small difference by; `RUNS=3` measures it, "
+            "and `make bench-compare` tells two runs apart."
+        )
+    spreads.sort()
+    median = spreads[len(spreads) // 2][0]
+    worst = spreads[-1]
+    return (
+        f"**Noise:** rps varied by a median {median:.0f} % between runs of a cell (most: {worst[0]:.0f} % "
+        f"on {worst[1]}); a difference smaller than its cells' spread is noise."
+    )
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The summary: what the run says (one line per family), and how far to trust it."""
+
+    stories: list[str]
+    trust: list[str]
+
+
+def findings(summaries: list[Summary], lineup: Lineup, errors: dict[tuple[str, str], str]) -> Findings:
+    """Sentences, most important first; Markdown emphasis (** and `) only."""
+    cells = Cells(summaries, lineup)
+    stories = [sync_story(cells), waiting_story(cells), websocket_story(cells), capacity_story(cells)]
+    trust = [invalid_line(cells, errors), wrk_line(cells), noise_line(cells)]
+    return Findings([line for line in stories if line], [line for line in trust if line])

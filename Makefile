@@ -93,11 +93,15 @@ audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs Py
 PROFILE ?= quick
 TARGET ?= host
 
-.PHONY: bench locust soak
+.PHONY: bench bench-compare locust soak
 
 bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n)
 	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS)) \
 	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS))
+
+bench-compare: venv ## What moved between two bench runs, beyond the noise (A=reports/<t1> B=reports/<t2>)
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "make bench-compare: name the two runs: make bench-compare A=reports/<t1> B=reports/<t2>" >&2; exit 2; }
+	$(PYTHON) -m loadtest.reporting.compare $(A) $(B)
 
 soak: deps venv ## Memory over time under steady load on every server at once (MINUTES=10, SERVERS=a,b)
 	$(PYTHON) -m loadtest.soak --minutes $(or $(MINUTES),10) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))

@@ -291,7 +291,8 @@ def render_html(comparison: Comparison) -> str:
                      ".verdict { color: #777; font-size: 0.85em; }")
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'><title>Bench comparison</title>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'><link rel=icon href='data:,'>"
+        "<title>Bench comparison</title>"
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
     )
 

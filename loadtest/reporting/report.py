@@ -177,7 +177,7 @@ def inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
 
 
-def html_table(table: Table, swatches: dict[str, int]) -> str:
+def html_table(table: Table, swatches: dict[str, int], titled: bool = True) -> str:
     head = "".join(f"<th scope=col>{html.escape(h)}</th>" for h in table.headers)
 
     def cell(r: int, i: int, text: str) -> str:
@@ -195,7 +195,7 @@ def html_table(table: Table, swatches: dict[str, int]) -> str:
     )
     note = f"<p class=note>{html.escape(table.note)}</p>" if table.note else ""
     return (
-        f"<h4>{html.escape(table.title)}</h4>{note}"
+        (f"<h4>{html.escape(table.title)}</h4>" if titled else "") + note +
         f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
@@ -224,6 +224,7 @@ svg { width: 100%; height: auto; display: block; }
 @media (max-width: 62rem) { .pair { grid-template-columns: minmax(0, 1fr); } }
 table { border-collapse: collapse; font-size: 0.85rem; margin-bottom: 0.6rem; }
 th, td { border: 1px solid var(--rule); padding: 0.25rem 0.5rem; text-align: right; }
+td { white-space: nowrap; }
 thead th { background: #f3f3f7; font-weight: 600; vertical-align: bottom; }
 th[scope=row] { text-align: left; white-space: nowrap; font-weight: 600; }
 td.best { background: #e4f5e1; }
@@ -261,15 +262,16 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
             f"<figure class=heat id=heatmap><div class=scroll>{heat_svg}</div>"
             f"<figcaption>{html.escape(HEATMAP_NOTE)}</figcaption></figure>"
         )
-    body.append("<h3 id=trust>How far to trust it</h3><ul class=findings>")
-    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></section>")
+    body.append("<div id=trust><h3>How far to trust it</h3><ul class=findings>")
+    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div></section>")
     body.append("<section id=reading><h2>How to read</h2><ul>")
     body.append("".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES) + "</ul></section>")
     for family, members in families:
         body.append(f"<section><h2>{html.escape(FAMILIES[family].capitalize())}</h2>")
         for section in members:
             charts_html = "".join(f"<figure>{svg}</figure>" for svg in section.charts.values())
-            tables_html = "".join(html_table(table, swatches) for table in section.tables)
+            # The section's heading names its own scenario: only the other tables need a title.
+            tables_html = "".join(html_table(t, swatches, t.key != section.name) for t in section.tables)
             body.append(
                 f"<article id={_anchor(section.name)}><h3>{html.escape(section.name)}</h3>"
                 f"<p class=note>{html.escape(section.description)}</p>"
@@ -286,6 +288,8 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        # No icon to fetch: opened from disk, the browser would look for one and log its absence.
+        "<link rel=icon href='data:,'>"
         f"<title>{TITLE}: {html.escape(results['meta']['started'])}</title>"
         f"<style>{STYLE}{swatch_css}</style></head><body>{''.join(body)}</body></html>\n"
     )

@@ -79,6 +79,7 @@ def scenario_table(name: str, summaries: list[Summary], order: list[str] | None 
     rows = [
         [
             s.server,
+            validity(s),  # second: a reader must see it before any of the row's numbers
             fmt(s.rps),
             *([_spread(s)] if repeated else []),
             fmt(s.p50_ms, 1),
@@ -89,14 +90,13 @@ def scenario_table(name: str, summaries: list[Summary], order: list[str] | None 
             fmt(s.req_per_server_cpu_s),
             fmt(s.stack_cpu_s, 2),
             f"{fmt(s.loadgen_cpu_pct)} ({fmt(s.loadgen_demand_pct)})",
-            validity(s),
         ]
         for s in summaries
     ]
     description = next((sc.description for sc in SCENARIOS if sc.name == name), "")
-    headers = ["server", "rps", *(["spread (min–max)"] if repeated else []), "p50 ms", "p95 ms", "p99 ms"]
-    headers.append("failures")
-    headers += ["server CPU s", "req / server CPU s", "stack CPU s", "loadgen CPU % (demand %)", "valid"]
+    headers = ["server", "valid", "rps", *(["spread (min–max)"] if repeated else []), "p50 ms", "p95 ms"]
+    headers += ["p99 ms", "failures", "server CPU s", "req / server CPU s", "stack CPU s"]
+    headers.append("loadgen CPU % (demand %)")
     values = {
         "rps": lambda s: s.rps,
         "p50 ms": lambda s: s.p50_ms,

@@ -209,7 +209,7 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
                     [],
                 )
             results.append(result)
-            keep_samples(samples, result, values)
+            keep_samples(samples, result, values, profile.runs)
             progress.done(cell_summary(result))
             save(out, meta, environment, results, samples)
             gevent.sleep(SETTLE_S)

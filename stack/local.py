@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import certs, render, servers
+from . import certs, render, servers, supervisor
 from .servers import ROOT
 
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
@@ -146,7 +146,7 @@ def render_configs(binaries: Binaries) -> None:
     (RUN / "supervisord.conf").write_text(
         template.render(
             run=RUN,
-            run_id=abs(hash(str(RUN))) % 10**8,
+            run_id=supervisor.run_id(RUN),
             root=ROOT,
             servers=servers.load().servers,
             postgres=binaries.postgres_bin / "postgres",

@@ -15,12 +15,13 @@ import psutil
 
 from . import local
 from .servers import ROOT, Server
+from .supervisor import Supervisor
 
 TIMEOUT = float(os.environ.get("GRACEFUL_TIMEOUT", "25")) + 30
 
 
 def master(server: Server) -> psutil.Process:
-    return psutil.Process(int(local.supervisorctl("pid", f"servers:{server.name}").stdout.strip()))
+    return psutil.Process(Supervisor(local.RUN).program_pid(server.name))
 
 
 def workers(parent: psutil.Process) -> set[int]:

@@ -56,18 +56,25 @@ def updates(request):
     return JsonResponse([world.as_dict() for world in worlds], safe=False)
 
 
+def elapsed_ms(started: float) -> float:
+    """The wait as measured, not as asked: a sleep that did not happen must show."""
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def wait_sync(request):
     """A slow upstream, as a blocking call: it holds a worker (or thread) for the whole wait."""
     ms = bounded_int(request, "ms", default=100, low=0, high=MAX_WAIT_MS)
+    started = time.perf_counter()
     time.sleep(ms / 1000)
-    return JsonResponse({"waited_ms": ms, "mode": "sync"})
+    return JsonResponse({"asked_ms": ms, "waited_ms": elapsed_ms(started), "mode": "sync"})
 
 
 async def wait_async(request):
     """The same wait, awaited: an event loop serves other requests meanwhile."""
     ms = bounded_int(request, "ms", default=100, low=0, high=MAX_WAIT_MS)
+    started = time.perf_counter()
     await asyncio.sleep(ms / 1000)
-    return JsonResponse({"waited_ms": ms, "mode": "async"})
+    return JsonResponse({"asked_ms": ms, "waited_ms": elapsed_ms(started), "mode": "async"})
 
 
 def db_sync(request):

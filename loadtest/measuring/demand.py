@@ -16,14 +16,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+PROC = Path("/proc")
 
-def threads_run_and_wait_ns(pid: int | str = "self") -> dict[str, tuple[int, int]]:
-    """{thread id: (ns on a CPU, ns runnable but waiting for one)} of a process's threads."""
+
+def threads_run_and_wait_ns(pid: int | str = "self") -> dict[str, tuple[int, int]] | None:
+    """{thread id: (ns on a CPU, ns runnable but waiting for one)} of a process's threads; None
+    when the kernel keeps no schedstat (built without CONFIG_SCHED_INFO): unknown, not idle."""
     threads = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in (PROC / str(pid) / "task").iterdir():
         try:
             fields = (task / "schedstat").read_text().split()
         except (FileNotFoundError, ProcessLookupError):
+            if task.exists():
+                return None  # the thread is there, its schedstat is not
             continue  # a thread that just exited
         threads[task.name] = (int(fields[0]), int(fields[1]))
     return threads
@@ -33,13 +38,18 @@ def threads_run_and_wait_ns(pid: int | str = "self") -> dict[str, tuple[int, int
 class Usage:
     """Load generator usage over a window, in percent of one core."""
 
-    cpu_pct: float  # all threads on a CPU (over 100 when several threads ran at once)
-    demand_pct: float  # the busiest thread: on a CPU or waiting in the run queue for one
+    cpu_pct: float | None  # all threads on a CPU (over 100 when several threads ran at once)
+    demand_pct: float | None  # the busiest thread: on a CPU or waiting in the run queue for one
+
+
+UNKNOWN = Usage(cpu_pct=None, demand_pct=None)
 
 
 def usage_between(
-    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], wall_s: float
+    before: dict[str, tuple[int, int]] | None, after: dict[str, tuple[int, int]] | None, wall_s: float
 ) -> Usage:
+    if before is None or after is None:
+        return UNKNOWN
     wall_ns = max(wall_s * 1e9, 1.0)
     run_total, busiest = 0, 0
     for tid, (run, wait) in after.items():
@@ -67,10 +77,13 @@ class UsageMeter:
         return usage_between(self._before, after, time.monotonic() - self._started)
 
 
-def is_loadgen_bound(usage: Usage, threshold: float = 0.8) -> bool:
-    """True when a load generator thread wanted more than threshold of a core.
+def is_loadgen_bound(usage: Usage, threshold: float = 0.8) -> bool | None:
+    """True when a load generator thread wanted more than threshold of a core; None when its
+    demand is unknown, which must never read as "not bound".
 
     Past 80 % its own queueing inflates the latencies it measures and caps the rate it offers,
     so the cell measures the generator, not the server.
     """
+    if usage.demand_pct is None:
+        return None
     return usage.demand_pct > threshold * 100

@@ -9,15 +9,14 @@ container in its cgroup's CPU counter, so that counter is read instead.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from loadtest.measuring.processes import process_tree, tree_cpu_seconds
 from stack.local import RUN
+from stack.supervisor import Supervisor
 
-SUPERVISOR_CONF = RUN / "supervisord.conf"  # the host run's: LOCAL_RUN_DIR, else .run
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -47,10 +46,9 @@ class ProcessTreeMeter:
 class CgroupMeter:
     """cgroup v2 cpu.stat usage_usec, or cgroup v1 cpuacct.usage (ns)."""
 
-    def __init__(self, counter: Path, container_pid: int, description: str):
+    def __init__(self, counter: Path, root_pid: int, description: str):
         self.counter = counter
-        self.container_pid = container_pid
-        self.root_pid = container_pid
+        self.root_pid = root_pid
         self.description = description
 
     def cpu_seconds(self) -> float:
@@ -61,36 +59,22 @@ class CgroupMeter:
         return int(text) / 1e9
 
     def pids(self) -> list[int]:
-        return process_tree(self.container_pid)
+        return process_tree(self.root_pid)
 
 
-def _run(*command: str, check: bool = True) -> str:
-    """stdout of command; LookupError (what callers handle) when it cannot run or, if check, fails."""
+def _run(*command: str) -> str:
+    """stdout of command; LookupError (what callers handle) when it cannot run or fails."""
     try:
-        done = subprocess.run(command, check=check, capture_output=True, text=True, timeout=15)
+        done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stdout", None) or getattr(error, "stderr", None) or error
         raise LookupError(f"{command[0]} {command[-1]}: {str(detail).strip()}") from error
     return done.stdout.strip()
 
 
-def pid_from_status(status: str, name: str) -> int:
-    """The pid of program name in `supervisorctl status` output, whether or not it is in a group."""
-    for line in status.splitlines():
-        program, state, *rest = line.split(None, 2) + [""]
-        if program == name or program.endswith(f":{name}"):
-            if state != "RUNNING":
-                raise LookupError(f"supervisord program {program} is {state}")
-            return int(rest[0].split()[1].rstrip(","))  # "pid 17656, uptime 0:02:28"
-    raise LookupError(f"no supervisord program named {name!r}")
-
-
-def supervisor_meter(name: str, conf: Path = SUPERVISOR_CONF) -> ProcessTreeMeter:
+def supervisor_meter(name: str, run: Path = RUN) -> ProcessTreeMeter:
     """The process tree of supervisord program `name` in the host run."""
-    beside_python = Path(sys.executable).with_name("supervisorctl")  # the venv's, as the host run uses
-    command = str(beside_python) if beside_python.exists() else "supervisorctl"
-    # status exits non-zero whenever some program is not running; that is not an error here.
-    pid = pid_from_status(_run(command, "-c", str(conf), "status", check=False), name)
+    pid = Supervisor(run).program_pid(name)
     return ProcessTreeMeter(pid, f"process tree of supervisord program {name} (pid {pid})")
 
 

@@ -31,13 +31,13 @@ class CellResult:
     stack_cpu_s: float | None = None
     loadgen_cpu_pct: float | None = None
     loadgen_demand_pct: float | None = None  # busiest thread on CPU + waiting for one; what the flag reads
-    loadgen_bound: bool = False
+    loadgen_bound: bool | None = False  # None: the generator's demand could not be read
     extra: dict = field(default_factory=dict)
     error: str | None = None  # the cell could not run at all
 
     @property
     def valid(self) -> bool:
-        return self.error is None and not self.loadgen_bound
+        return self.error is None and self.loadgen_bound is False
 
     def as_dict(self) -> dict:
         return {**asdict(self), "valid": self.valid}
@@ -60,6 +60,12 @@ def _median(values: list) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _any_bound(flags: list[bool | None]) -> bool | None:
+    if any(flags):
+        return True
+    return None if None in flags else False
+
+
 @dataclass
 class Summary:
     """One scenario x server over its runs: medians, with rps spread as min..max."""
@@ -80,7 +86,7 @@ class Summary:
     stack_cpu_s: float | None
     loadgen_cpu_pct: float | None
     loadgen_demand_pct: float | None
-    loadgen_bound: bool  # in any run
+    loadgen_bound: bool | None  # in any run; None when some run's demand is unknown and none was bound
     valid: bool  # every run valid
     extra: dict
 
@@ -122,7 +128,7 @@ def summarize_runs(cells: list[CellResult]) -> list[Summary]:
                 rps_min=min(rates) if rates else None,
                 rps_max=max(rates) if rates else None,
                 failures=sum(c.failures for c in runs),
-                loadgen_bound=any(c.loadgen_bound for c in runs),
+                loadgen_bound=_any_bound([c.loadgen_bound for c in runs]),
                 valid=all(c.valid for c in runs),
                 # Per-scenario extras (lost messages, clients held, refusal): the median run's.
                 extra=sorted(runs, key=lambda c: c.rps or 0)[len(runs) // 2].extra,

@@ -54,6 +54,8 @@ def fmt(value: float | None, digits: int = 0) -> str:
 def validity(summary: Summary) -> str:
     if summary.loadgen_bound:
         return "NO: load generator bound"
+    if summary.loadgen_bound is None:
+        return "NO: load generator demand unknown"
     if not summary.valid:
         return "NO: cell failed"
     return "yes"

@@ -45,8 +45,8 @@ class Settings:
     log_dir: Path | None = None  # host run logs: <server>.log and nginx.log bytes per request
 
 
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def users_for(cell: Cell, profile: Profile) -> int:
@@ -96,8 +96,8 @@ class Measurement:
             users=users,
             window_s=round(window_s or wall_s, 3),
             server_cpu_s=_rounded(cpu_s),
-            loadgen_cpu_pct=round(usage.cpu_pct, 1),
-            loadgen_demand_pct=round(usage.demand_pct, 1),
+            loadgen_cpu_pct=_rounded(usage.cpu_pct, 1),
+            loadgen_demand_pct=_rounded(usage.demand_pct, 1),
             loadgen_bound=is_loadgen_bound(usage, self.settings.bound_threshold),
             stack_cpu_s=_rounded(self.window.stack_cpu_s),
             **measured,

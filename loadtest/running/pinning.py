@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.measuring.processes import process_tree
+from stack.supervisor import Supervisor
 
 PIN_PASSES = 5  # a process forked while pinning is caught by the next pass
 
@@ -164,13 +165,7 @@ def unpin_host(root_pid: int, cpus: set[int] | None = None) -> int:
 
 def host_root_pid(run_dir: Path) -> int:
     """supervisord's pid in the host run at run_dir; LookupError when it is not running."""
-    pid_file = run_dir / "supervisord.pid"
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError) as error:
-        raise LookupError(f"no running host run in {run_dir} ({type(error).__name__}: {error})") from None
-    return pid
+    return Supervisor(run_dir).pid()
 
 
 def _docker(*args: str) -> str:

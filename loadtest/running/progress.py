@@ -77,7 +77,10 @@ def cell_summary(result: CellResult) -> str:
         parts.append(f"lost {result.extra['lost']}")
     if result.server_cpu_s is not None:
         parts.append(f"server {result.server_cpu_s:.2f} CPU s")
-    parts.append(f"loadgen {result.loadgen_cpu_pct:.0f}%/{result.loadgen_demand_pct:.0f}%")
+    if result.loadgen_demand_pct is None:
+        parts.append("INVALID: load generator demand unknown")
+    else:
+        parts.append(f"loadgen {result.loadgen_cpu_pct:.0f}%/{result.loadgen_demand_pct:.0f}%")
     if result.loadgen_bound:
         parts.append("INVALID: load generator bound")
     return "  ".join(parts)

@@ -15,13 +15,14 @@ from loadtest.scenarios.catalog import DISTRIBUTION_SCENARIOS
 SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart
 
 
-def keep_samples(samples: dict, result: CellResult, values: list[float]) -> None:
+def keep_samples(samples: dict, result: CellResult, values: list[float], runs: int) -> None:
+    """An equal share of SAMPLES_KEPT from each of a cell's runs, so the distribution chart is
+    every run's, not mostly the last one's."""
     if result.scenario not in DISTRIBUTION_SCENARIOS or not values:
         return
+    share = SAMPLES_KEPT // runs
     kept = samples.setdefault(result.scenario, {}).setdefault(result.server, [])
-    kept.extend(values)
-    if len(kept) > SAMPLES_KEPT:
-        kept[:] = random.Random(0).sample(kept, SAMPLES_KEPT)
+    kept.extend(random.Random(result.run).sample(values, share) if len(values) > share else values)
 
 
 def save(out: Path, meta: dict, environment: dict, results: list[CellResult], samples: dict) -> None:

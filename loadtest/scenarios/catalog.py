@@ -15,16 +15,16 @@ BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
 WSGI = frozenset({"wsgi"})
 
-# What each kind is, and so which runner loadtest.running.cells uses for it.
-KINDS = {
-    "http": "FastHttpUser GETs the path in a closed loop",
-    "sse": "FastHttpUser reads a whole event stream and checks the event count",
-    "wrk": "wrk drives the path, as a check that Locust is not what limits the rate",
-    "ws_echo": "WebSocket round trips on /ws/echo/",
-    "ws_chat": "chat room fan-out: one sender, every member measures delivery latency",
-    "ws_capacity": "ramp clients in a room until handshakes fail or broadcast p95 passes a bound",
-    "ws_handshake": "WebSocket handshake against a WSGI server, recording how it refuses",
-}
+# A scenario's kind picks its runner in loadtest.running.cells.
+KINDS = frozenset({
+    "http",  # FastHttpUser GETs the path in a closed loop
+    "sse",  # FastHttpUser reads a whole event stream and checks the event count
+    "wrk",  # wrk drives the path, as a check that Locust is not what limits the rate
+    "ws_echo",  # WebSocket round trips on /ws/echo/
+    "ws_chat",  # chat room fan-out: one sender, every member measures delivery latency
+    "ws_capacity",  # clients added to a room until handshakes fail or broadcast p95 passes a bound
+    "ws_handshake",  # WebSocket handshake against a WSGI server, recording how it refuses
+})
 
 
 # The report's summary tells one story per family, each measured by what matters for it.

@@ -75,7 +75,10 @@ def test_a_tiny_bench_gives_a_complete_report_and_unpins(host_run, tmp_path):
         assert cell["rps"] > 0 and cell["requests"] > 0 and cell["server_cpu_s"] > 0, key
         assert cell["p50_ms"] <= cell["p95_ms"] <= cell["p99_ms"], key
         assert cell["stack_cpu_s"] >= cell["server_cpu_s"] * 0.9, key  # the server is part of the stack
-        assert isinstance(cell["loadgen_bound"], bool), key
+        # The flag is the demand against the threshold, and an unbound cell is a valid one.
+        threshold_pct = results["meta"]["bound_threshold"] * 100
+        assert cell["loadgen_bound"] is (cell["loadgen_demand_pct"] > threshold_pct), key
+        assert cell["valid"] is not cell["loadgen_bound"], key
         if cell["kind"] == "http":
             assert cell["extra"]["log_bytes_per_request"] > 0, key  # nginx and the server log each request
     assert len(results["summary"]) == len(expected)

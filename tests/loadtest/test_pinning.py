@@ -90,13 +90,6 @@ def test_unpin_puts_a_left_pinned_tree_on_every_cpu(master):
     assert all(cpus == pinning.online_cpus() for cpus in every_thread(master.pid).values())
 
 
-def test_host_root_pid_needs_a_running_supervisord(tmp_path):
-    with pytest.raises(LookupError, match="no running host run"):
-        pinning.host_root_pid(tmp_path)
-    (tmp_path / "supervisord.pid").write_text(str(os.getpid()))
-    assert pinning.host_root_pid(tmp_path) == os.getpid()
-
-
 FAKE_DOCKER = """#!/bin/sh
 echo "$*" >> "{log}"
 case "$*" in

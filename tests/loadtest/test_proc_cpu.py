@@ -4,10 +4,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from loadtest.measuring.processes import process_tree, tree_cpu_seconds
-from loadtest.measuring.server_cpu import CgroupMeter, ProcessTreeMeter, pid_from_status
+from loadtest.measuring.server_cpu import CgroupMeter, ProcessTreeMeter
 
 # A "master" that forks a worker burning ~0.6 s of CPU, reaps it, then idles: like a server
 # whose worker is restarted inside the measured window.
@@ -64,19 +62,3 @@ def test_cgroup_counters_in_both_formats(tmp_path):
     v1.write_text("1500000000\n")
     assert CgroupMeter(v2, 1, "v2").cpu_seconds() == 2.5
     assert CgroupMeter(v1, 1, "v1").cpu_seconds() == 1.5
-
-
-STATUS = """nginx                            RUNNING   pid 17723, uptime 0:02:22
-servers:daphne                   RUNNING   pid 17659, uptime 0:02:28
-servers:gunicorn                 RUNNING   pid 17656, uptime 0:02:28
-servers:gunicorn-gthread         STOPPED   Nov 22 03:00 AM
-"""
-
-
-def test_server_pid_from_supervisor_status_in_or_out_of_a_group():
-    assert pid_from_status(STATUS, "gunicorn") == 17656  # not gunicorn-gthread
-    assert pid_from_status(STATUS, "nginx") == 17723
-    with pytest.raises(LookupError, match="STOPPED"):
-        pid_from_status(STATUS, "gunicorn-gthread")
-    with pytest.raises(LookupError):
-        pid_from_status(STATUS, "granian")

@@ -7,7 +7,10 @@ import time
 
 import pytest
 
+from loadtest.measuring import demand
 from loadtest.measuring.demand import Usage, UsageMeter, is_loadgen_bound, usage_between
+from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.reporting.tables import validity
 
 MS = 1_000_000  # ns
 
@@ -81,3 +84,17 @@ def test_flag_stays_off_for_a_lightly_loaded_generator():
         loadgen.kill()
         loadgen.wait()
     assert not is_loadgen_bound(usage)
+
+
+def test_a_kernel_without_schedstat_reads_as_unknown_never_as_valid(tmp_path, monkeypatch):
+    # A /proc whose threads have no schedstat file, as on a kernel built without CONFIG_SCHED_INFO.
+    (tmp_path / "4242" / "task" / "4242").mkdir(parents=True)
+    (tmp_path / "4242" / "task" / "4242" / "stat").write_text("4242 (python) S 1")
+    monkeypatch.setattr(demand, "PROC", tmp_path)
+    meter = UsageMeter(4242)
+    meter.start()
+    usage = meter.stop()
+    assert usage.demand_pct is None and is_loadgen_bound(usage) is None
+    cell = CellResult("uvicorn", "json", "http", 1, loadgen_bound=is_loadgen_bound(usage))
+    assert not cell.valid
+    assert validity(summarize_runs([cell])[0]) == "NO: load generator demand unknown"

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,17 @@ from stack import render, servers
 from stack.servers import ROOT
 
 
-def test_server_set_has_the_three_servers_and_unique_ports(topology):
+def test_servers_toml_has_unique_ports_and_routes_production_by_protocol(topology):
+    # Read from the file itself, not through servers.load(), whose own check is tested below.
+    spec = tomllib.loads((ROOT / "servers.toml").read_text())
+    tables = [spec["production"], *spec["servers"].values()]
+    ports = [t[key] for t in tables for key in ("port", "internal_port", "tls_port") if key in t]
+    assert len(ports) == 2 + 2 * len(spec["servers"]) and len(set(ports)) == len(ports), sorted(ports)
     assert {"gunicorn", "uvicorn", "daphne"} <= set(topology.names)
-    assert topology.production.http.protocol == "wsgi"
-    assert topology.production.websocket.websocket
+    production = topology.production
+    assert {s.protocol for s in topology.servers} == {"wsgi", "asgi"}
+    assert production.http.protocol == "wsgi"
+    assert production.websocket.websocket
 
 
 def test_duplicate_ports_are_rejected(tmp_path):

@@ -93,11 +93,24 @@ audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs Py
 PROFILE ?= quick
 TARGET ?= host
 
-.PHONY: bench bench-compare locust soak
+.PHONY: bench bench-compare locust soak loadgen-worker
 
-bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n)
+# Distributed load (HTTP cells): LOCUST_WORKERS Locust workers here, plus LOCUST_REMOTE_WORKERS
+# started on other machines with `make loadgen-worker MASTER=<this host>`; those need the master
+# on a reachable address (LOCUST_MASTER_BIND=0.0.0.0) and nginx's address (NGINX_HOST).
+LOCUST_MASTER_PORT ?= 5557
+
+bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n, LOCUST_WORKERS=n)
 	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS)) \
-	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS))
+	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS)) \
+	    $(if $(LOCUST_WORKERS),--workers $(LOCUST_WORKERS)) \
+	    $(if $(LOCUST_REMOTE_WORKERS),--remote-workers $(LOCUST_REMOTE_WORKERS)) \
+	    $(if $(LOCUST_MASTER_BIND),--master-bind $(LOCUST_MASTER_BIND)) --master-port $(LOCUST_MASTER_PORT) \
+	    $(if $(NGINX_HOST),--nginx-host $(NGINX_HOST))
+
+loadgen-worker: venv ## A Locust worker for a distributed bench on another machine (MASTER=host of the bench)
+	@if [ -z "$(MASTER)" ]; then echo "make loadgen-worker: set MASTER to the bench machine's address" >&2; exit 2; fi
+	$(PYTHON) -m loadtest.worker --master $(MASTER) --master-port $(LOCUST_MASTER_PORT)
 
 bench-compare: venv ## What moved between two bench runs, beyond the noise (A=reports/<t1> B=reports/<t2>)
 	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "make bench-compare: name the two runs: make bench-compare A=reports/<t1> B=reports/<t2>" >&2; exit 2; }

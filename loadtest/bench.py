@@ -25,11 +25,11 @@ from pathlib import Path
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
 
-from loadtest.drivers import wrk
+from loadtest.drivers import distributed, wrk
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
 from loadtest.reporting.results import CellResult
-from loadtest.running import pinning
+from loadtest.running import distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
 from loadtest.running.cells import Settings, run_cell
 from loadtest.running.progress import Progress, cell_summary
@@ -68,6 +68,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="warm-up seconds per cell (default: the profile's)")
     parser.add_argument("--servers-file", type=Path, default=stack_servers.SERVERS_FILE)
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its duration, run nothing")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="Locust workers to start here for the HTTP cells (0: Locust in this process)")
+    parser.add_argument("--remote-workers", type=int, default=0,
+                        help="more workers to wait for, from other machines (python -m loadtest.worker)")
+    parser.add_argument("--master-bind", default="127.0.0.1",
+                        help="address the master listens on for workers (0.0.0.0 for other machines)")
+    parser.add_argument("--master-port", type=int, default=distributed.DEFAULT_PORT)
+    parser.add_argument("--nginx-host", default="127.0.0.1",
+                        help="nginx's address as the load generators reach it (for remote workers)")
     return parser.parse_args(argv)
 
 
@@ -85,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     measure_s = args.measure or fit_measure_s(profile, cells)
     minutes = estimate_s(profile, cells, measure_s) / 60
     print(f"{len(cells)} cells, {measure_s:.1f} s measured each, about {minutes:.1f} min", file=sys.stderr)
+    if args.workers < 0 or args.remote_workers < 0:
+        print("bench: --workers and --remote-workers count processes: 0 or more", file=sys.stderr)
+        return 2
     if args.dry_run:
         for cell in cells:
             print(f"  {cell.key}", file=sys.stderr)
@@ -128,6 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
             print(f"note: {server_pins.restore()}", file=sys.stderr)
+
+
+def start_master(args, out: Path, meta: dict, notes: list[str]) -> distributed.Master:
+    """Locust's master in this process and its workers, for the HTTP cells; stated in the report."""
+    master = distributed.Master(args.workers, args.remote_workers, args.master_bind, args.master_port,
+                                log_dir=out / "raw")
+    meta["locust_workers"] = {"local": args.workers, "remote": args.remote_workers}
+    where = f"{args.workers} here" + (f", {args.remote_workers} elsewhere" if args.remote_workers else "")
+    notes.append(f"HTTP cells: Locust master and {master.expected} workers ({where}); load generator CPU "
+                 "and demand are over all of them (demand: the busiest thread of any)")
+    print(f"note: {notes[-1]}", file=sys.stderr)
+    return master
 
 
 def interrupt(signum, frame):
@@ -190,12 +214,23 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
     samples: dict = {}
     progress = Progress(len(cells))
     by_server = {s.name: s for s in chosen}
+    master = None
+    if args.workers or args.remote_workers:
+        try:
+            master = start_master(args, out, meta, notes)
+        except (RuntimeError, OSError) as error:
+            print(f"bench: the Locust workers: {error}", file=sys.stderr)
+            return 2  # main() gives the server side its CPUs back
     try:
         for index, cell in enumerate(cells, 1):
             progress.begin(index, cell.scenario.name, cell.server, cell.run)
-            base_url = f"http://127.0.0.1:{by_server[cell.server].port}"
+            base_url = f"http://{args.nginx_host}:{by_server[cell.server].port}"
             try:
-                result, values = run_cell(cell, base_url, settings, meters[cell.server], progress)
+                if master is not None and cell.scenario.kind in distributed.KINDS:
+                    result, values = distributed_cell.run(cell, base_url, settings, meters[cell.server],
+                                                          progress, master)
+                else:
+                    result, values = run_cell(cell, base_url, settings, meters[cell.server], progress)
             except Exception as error:  # one broken cell must not lose the others
                 traceback.print_exc()
                 result, values = (
@@ -216,6 +251,9 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
     except KeyboardInterrupt:
         meta["interrupted"] = True
         print(f"\ninterrupted: keeping the {len(results)} finished cells", file=sys.stderr)
+    finally:
+        if master is not None:
+            master.close()
     if server_pins is not None:
         notes.append(server_pins.restore())
         print(f"note: {notes[-1]}", file=sys.stderr)

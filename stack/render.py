@@ -7,6 +7,7 @@ ${NGINX_*} tunables stay for envsubst at start, as the official nginx image does
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -37,11 +38,18 @@ class Target:
     # The TLS server in a file of its own (tls_site), which the nginx image drops when it is not
     # given a certificate, instead of inline in the site.
     tls_separate: bool = False
+    # A DNS server to ask for the servers' addresses at run time, again every few seconds (Swarm:
+    # replicas come and go); None resolves them once, at start, into upstream blocks.
+    resolver: str | None = None
 
     def upstream_address(self, server: Server) -> str:
         if self.container:
             return f"{server.name}:{CONTAINER_PORT}"
         return f"127.0.0.1:{server.internal_port}"
+
+    def task_address(self, name: str) -> str:
+        """Where a resolver target finds every replica of a server: Swarm's tasks.<service> name."""
+        return f"tasks.{name}:{CONTAINER_PORT}"
 
 
 def host_target(run_dir: Path, tls: certs.Certificate | None = None) -> Target:
@@ -71,6 +79,11 @@ CONTAINER = Target(
 )
 
 
+# The same image on Swarm (stack/swarm.py mounts this rendering over the image's templates): the
+# replicas of a server are found through Docker's DNS, which Swarm keeps up to date.
+SWARM = dataclasses.replace(CONTAINER, resolver="127.0.0.11")
+
+
 def environment() -> jinja2.Environment:
     return jinja2.Environment(  # noqa: S701 - renders nginx config, not HTML
         loader=jinja2.FileSystemLoader(NGINX_DIR),
@@ -87,6 +100,7 @@ def context(target: Target) -> dict:
         "servers": topology.servers,
         "production": topology.production,
         "upstream_address": target.upstream_address,
+        "task_address": target.task_address,
         **vars(target),
     }
 
@@ -126,11 +140,11 @@ def substitute_tunables(template: str, environ=os.environ) -> str:
     return TUNABLE.sub(value, template)
 
 
-def write_container_config(out: str | Path) -> None:
+def write_container_config(out: str | Path, target: Target = CONTAINER) -> None:
     """nginx.conf and the templates for conf.d (the site, the TLS site), for the nginx image."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    main_conf, site = render(CONTAINER)
+    main_conf, site = render(target)
     (out / "nginx.conf").write_text(main_conf)
     (out / "default.conf.template").write_text(site)
-    (out / "tls.conf.template").write_text(tls_site(CONTAINER))
+    (out / "tls.conf.template").write_text(tls_site(target))

@@ -8,6 +8,7 @@ from stack import servers
 from tests.browser import browser, pages  # noqa: F401 - fixtures for every suite
 from tests.environment import PRIVATE_SERVICES
 from tests.stacks import ComposeRun, HostRun
+from tests.swarm.run import SwarmRun
 
 
 @pytest.fixture(scope="session")
@@ -16,9 +17,10 @@ def stack():
 
     A stack that was already running (`make local-up`) is used and left running; one this
     fixture started is stopped at the end, so a test run leaves nothing behind.
-    STACK=containers: the same topology from docker-compose.yml instead (`make test-containers`).
+    STACK=containers: the same topology from docker-compose.yml instead (`make test-containers`);
+    STACK=swarm: the same again, deployed to Docker Swarm with replicas (`make test-swarm`).
     """
-    running = ComposeRun() if os.environ.get("STACK") == "containers" else HostRun()
+    running = {"containers": ComposeRun, "swarm": SwarmRun}.get(os.environ.get("STACK", ""), HostRun)()
     running.up()
     yield running
     running.down()

@@ -13,7 +13,8 @@ from redis.backoff import ExponentialBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# FileAwareEnv: NAME_FILE, when set, names a file holding NAME (Swarm secrets, /run/secrets/...).
+env = environ.FileAwareEnv()
 
 DEBUG = env.bool("DEBUG", default=False)
 

@@ -1,0 +1,438 @@
+"""docker-compose.yml on Docker Swarm: the stack file rendered from it, then `docker stack deploy`.
+
+One source of truth: Compose itself resolves docker-compose.yml (`docker compose config`, with
+.env and any override files), and this module turns the result into a stack file, service by
+service, with every key Swarm ignores or refuses handled on purpose (SWARM_HANDLING; the README
+lists them). Every [servers.NAME] of servers.toml must be a service there, and gets REPLICAS
+replicas; nothing here names a server.
+
+    python -m stack.swarm up      # render, deploy, wait until every service has converged
+    python -m stack.swarm down    # remove the stack (the database volume is kept)
+    python -m stack.swarm render  # only write the stack file and what it mounts
+
+Compose options (--env-file, -f, --project-name) are passed through: `-- -f a.yml -f b.yml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import render, servers
+from .servers import ROOT
+
+# Swarm keeps the stack file's secrets out of `docker inspect` and the environment: these
+# variables become files in /run/secrets, and the program reads NAME_FILE instead (the app's
+# settings through django-environ's FileAwareEnv, PostgreSQL's entrypoint natively).
+SECRET_VARIABLES = {"SECRET_KEY": "secret_key", "DATABASE_URL": "database_url",
+                    "POSTGRES_PASSWORD": "postgres_password"}
+# Where the nginx image looks for a certificate and key (nginx/tls-switch.sh).
+TLS_FILES = {"/etc/nginx/certs/tls.crt": "tls_certificate", "/etc/nginx/certs/tls.key": "tls_key"}
+NGINX_TEMPLATES = "/etc/nginx/templates"
+# Services that keep state: one task, on one node, replaced stop-first (two PostgreSQL servers
+# on one data folder would corrupt it).
+DATA_SERVICES = {"postgres", "redis"}
+ONE_SHOT = "migrate"
+
+# What Swarm does with each key Compose gives a service, and what this renderer does about it.
+# A key in neither this table nor KEPT stops the rendering: a new key is handled on purpose.
+SWARM_HANDLING = {
+    "build": "ignored by `docker stack deploy`: the images are built first (`make swarm-up` "
+             "builds them with Compose) and pushed to a registry for other nodes",
+    "depends_on": "refused with conditions (stack files take a list, and Swarm ignores it): "
+                  "services start at once; migrate retries until PostgreSQL answers, servers "
+                  "report /readyz 503 until it does, and nginx resolves servers per request",
+    "restart": "ignored: replaced by deploy.restart_policy (any failure; migrate: on failure)",
+    "security_opt": "ignored (no-new-privileges): Swarm services cannot set it; set "
+                    "\"no-new-privileges\": true in each node's /etc/docker/daemon.json",
+    "tmpfs": "silently dropped by `docker stack deploy`: rendered as tmpfs mounts, whose mode "
+             "Swarm always makes 1777 (a stack file cannot set it)",
+    "networks": "fixed addresses (ipv4_address) ignored: two overlay networks instead, front "
+                "(nginx, servers) and back (servers, PostgreSQL, Redis); nginx re-resolves "
+                "tasks.<server>, and the servers trust X-Forwarded-* from the front subnet",
+    "ports": "host_ip ignored: published in host mode (no routing mesh here, see the README) "
+             "on every interface of each node nginx runs on",
+    "volumes": "bind mounts would need the file on every node: the TLS certificate and key "
+               "become Swarm secrets; named volumes stay (on the data node)",
+    "environment": "SECRET_KEY, DATABASE_URL and POSTGRES_PASSWORD become Swarm secrets (*_FILE)",
+    "deploy": "resources.limits kept; replicas, placement, update and restart policies set here",
+    "command": "kept (null: the image's)",
+    "entrypoint": "kept (null: the image's)",
+    "healthcheck": "kept: a task counts as running, and gets traffic, once healthy",
+}
+KEPT = {"image", "user", "read_only", "cap_drop", "cap_add", "stop_grace_period", "stop_signal",
+        "env_file", "labels", "working_dir", "init", "ulimits", "sysctls"}
+
+
+class SwarmError(Exception):
+    """A step failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Options:
+    stack: str
+    replicas: int
+    front_subnet: str
+    back_subnet: str
+    data_node: str
+
+
+def options_from(config: dict, data_node: str) -> Options:
+    """The x-swarm settings of docker-compose.yml, as Compose resolved them."""
+    settings = config.get("x-swarm") or {}
+    try:
+        replicas = int(settings.get("replicas", 2))
+    except ValueError:
+        raise SwarmError(f"REPLICAS must be a whole number, got {settings.get('replicas')!r}") from None
+    if replicas < 1:
+        raise SwarmError(f"REPLICAS must be at least 1, got {replicas}")
+    return Options(stack=config["name"], replicas=replicas,
+                   front_subnet=settings.get("front_subnet", "10.213.60.0/24"),
+                   back_subnet=settings.get("back_subnet", "10.213.61.0/24"),
+                   data_node=settings.get("data_node") or data_node)
+
+
+def versioned(stack: str, name: str, content: bytes) -> str:
+    """Swarm secrets and configs cannot change: a new content is a new name, so a deploy rolls."""
+    return f"{stack}_{name}_{hashlib.sha256(content).hexdigest()[:12]}"
+
+
+def compose_value(value: str) -> str:
+    """A value as the program sees it: `docker compose config` prints `$` escaped as `$$`."""
+    return value.replace("$$", "$")
+
+
+class Renderer:
+    """Compose's resolved config -> a stack file dict, plus the files its secrets and configs read."""
+
+    def __init__(self, config: dict, options: Options, out: Path):
+        self.config, self.options, self.out = config, options, out
+        self.topology = servers.load()
+        self.secrets: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}
+
+    def file(self, kind: str, name: str, content: bytes) -> dict:
+        """Write a secret's or config's content under out/ (0600) and declare it once."""
+        folder = self.out / kind
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / name
+        path.touch(mode=0o600)
+        path.write_bytes(content)
+        table = self.secrets if kind == "secrets" else self.configs
+        table[name] = {"file": str(path), "name": versioned(self.options.stack, name, content)}
+        return table[name]
+
+    def stack(self) -> dict:
+        services = self.config["services"]
+        missing = [name for name in self.topology.names if name not in services]
+        if missing:
+            raise SwarmError(f"servers.toml has {missing}, but docker-compose.yml has no such "
+                             "service: add one per server (see the servers there)")
+        rendered = {name: self.service(name, spec) for name, spec in services.items()}
+        return {
+            "version": "3.8",
+            "services": rendered,
+            "networks": {
+                # No IPVS on every kernel: the overlay carries task-to-task traffic, which is all
+                # dnsrr needs. Encrypt it across hosts with driver_opts: {encrypted: ""}.
+                "front": {"driver": "overlay", "ipam": {"config": [{"subnet": self.options.front_subnet}]}},
+                "back": {"driver": "overlay", "ipam": {"config": [{"subnet": self.options.back_subnet}]}},
+            },
+            "volumes": {name: {} for name in self.config.get("volumes", {})},
+            "secrets": self.secrets,
+            "configs": self.configs,
+        }
+
+    def service(self, name: str, spec: dict) -> dict:
+        unknown = sorted(set(spec) - set(SWARM_HANDLING) - KEPT)
+        if unknown:
+            raise SwarmError(f"service {name}: stack/swarm.py does not know what Swarm does with "
+                             f"{unknown}; decide, and add it to SWARM_HANDLING or KEPT")
+        out = {key: spec[key] for key in sorted(KEPT & set(spec)) if key != "env_file"}
+        for key in ("command", "entrypoint"):
+            if spec.get(key) is not None:
+                out[key] = spec[key]
+        if "healthcheck" in spec:
+            out["healthcheck"] = spec["healthcheck"]
+        out["environment"], secrets = self.environment(name, spec.get("environment") or {})
+        mounts = self.tmpfs(spec.get("tmpfs") or []) + self.volumes(name, spec.get("volumes") or [], secrets)
+        if mounts:
+            out["volumes"] = mounts
+        if secrets:
+            out["secrets"] = secrets
+        if name == "nginx":
+            out["configs"] = self.nginx_templates()
+            out["ports"] = [{"target": port["target"], "published": int(port["published"]),
+                             "protocol": port.get("protocol", "tcp"), "mode": "host"}
+                            for port in spec.get("ports", [])]
+        elif spec.get("ports"):
+            raise SwarmError(f"service {name}: only nginx publishes ports")
+        out["networks"] = self.networks(name)
+        out["deploy"] = self.deploy(name, spec.get("deploy") or {})
+        return out
+
+    def environment(self, service: str, environment: dict) -> tuple[dict, list[dict]]:
+        kept, secrets = {}, []
+        for variable, value in sorted(environment.items()):
+            if variable in SECRET_VARIABLES and value is not None:
+                secret = SECRET_VARIABLES[variable]
+                self.file("secrets", secret, compose_value(value).encode())
+                secrets.append({"source": secret, "target": secret})
+                kept[f"{variable}_FILE"] = f"/run/secrets/{secret}"
+            elif variable == "FORWARDED_ALLOW_IPS" and service in self.topology.names:
+                # nginx has no fixed address on Swarm: trust the network only nginx and the
+                # servers are on.
+                kept[variable] = self.options.front_subnet
+            else:
+                kept[variable] = value
+        return kept, secrets
+
+    @staticmethod
+    def tmpfs(entries: list[str]) -> list[dict]:
+        return [{"type": "tmpfs", "target": entry.split(":", 1)[0]} for entry in entries]
+
+    def volumes(self, service: str, volumes: list[dict], secrets: list[dict]) -> list[dict]:
+        mounts = []
+        for volume in volumes:
+            if volume["type"] == "volume":
+                mounts.append({"type": "volume", "source": volume["source"], "target": volume["target"]})
+            elif volume["type"] == "bind" and volume["target"] in TLS_FILES:
+                if volume["source"] != "/dev/null":  # /dev/null: no TLS (docker-compose.yml)
+                    secret = TLS_FILES[volume["target"]]
+                    self.file("secrets", secret, Path(volume["source"]).read_bytes())
+                    secrets.append({"source": secret, "target": volume["target"]})
+            else:
+                raise SwarmError(f"service {service}: the bind mount {volume['source']} would need "
+                                 "that path on every node; use a named volume, a secret or a config")
+        return mounts
+
+    def nginx_templates(self) -> list[dict]:
+        """The site templates rendered for Swarm, mounted over the image's own."""
+        folder = self.out / "nginx"
+        render.write_container_config(folder, render.SWARM)
+        mounted = []
+        for template in ("default.conf.template", "tls.conf.template"):
+            name = "nginx_" + template.split(".")[0]
+            self.file("configs", name, (folder / template).read_bytes())
+            mounted.append({"source": name, "target": f"{NGINX_TEMPLATES}/{template}"})
+        return mounted
+
+    def networks(self, name: str) -> list[str]:
+        if name == "nginx":
+            return ["front"]
+        if name in self.topology.names:
+            return ["front", "back"]
+        return ["back"]
+
+    def deploy(self, name: str, deploy: dict) -> dict:
+        out: dict = {"endpoint_mode": "dnsrr"}
+        limits = (deploy.get("resources") or {}).get("limits") or {}
+        if limits:
+            out["resources"] = {"limits": {key: str(value) for key, value in limits.items()
+                                           if key in ("cpus", "memory")}}
+        if name in self.topology.names:
+            # A new task first, healthy (so in DNS), then the old one stops: nothing is dropped.
+            rolling = {"parallelism": 1, "order": "start-first", "failure_action": "rollback",
+                       "monitor": "10s"}
+            out.update(mode="replicated", replicas=self.options.replicas, update_config=rolling,
+                       rollback_config={**rolling, "failure_action": "pause"},
+                       restart_policy={"condition": "any", "delay": "2s"})
+        elif name == "nginx":
+            # Every node answers on the ports: host-mode ports cannot be shared, so stop-first.
+            out.update(mode="global", update_config={"order": "stop-first"},
+                       restart_policy={"condition": "any", "delay": "2s"})
+        elif name == ONE_SHOT:
+            out.update(mode="replicated", replicas=1,
+                       restart_policy={"condition": "on-failure", "delay": "5s"})
+        elif name in DATA_SERVICES:
+            out.update(mode="replicated", replicas=1, update_config={"order": "stop-first"},
+                       restart_policy={"condition": "any", "delay": "2s"},
+                       placement={"constraints": [f"node.hostname == {self.options.data_node}"]})
+        else:
+            raise SwarmError(f"service {name} is neither a server in servers.toml nor one this "
+                             "renderer knows (nginx, migrate, postgres, redis)")
+        return out
+
+
+# ---- Docker -------------------------------------------------------------------------------------
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    try:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise SwarmError(f"`docker {shlex.join(args)}` did not finish within {timeout:.0f} s") from None
+    if check and result.returncode != 0:
+        raise SwarmError(f"`docker {shlex.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def compose_config(compose_args: list[str], env: dict | None = None,
+                   compose: tuple[str, ...] = ("docker", "compose")) -> dict:
+    """docker-compose.yml (and any overrides) as Compose resolves it; `compose`: how to run Compose."""
+    command = [*compose, *compose_args, "config", "--format", "json"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise SwarmError(f"`{shlex.join(command)}` could not run: {error}") from None
+    if result.returncode != 0:
+        raise SwarmError(f"`docker compose config` failed (Compose v2 is required): {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def swarm_node() -> str:
+    """This engine's node hostname, or a clear error when it is not a swarm manager."""
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").stdout.split()
+    if state[:1] != ["active"]:
+        raise SwarmError("this Docker engine is not in a swarm: `docker swarm init` first (one "
+                         "machine: `docker swarm init --advertise-addr 127.0.0.1`), or `docker "
+                         "swarm join` it to yours")
+    if state[1:] != ["true"]:
+        raise SwarmError("this node is a swarm worker: deploy from a manager (`docker node ls` there)")
+    return docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}").stdout.strip()
+
+
+def render_stack(compose_args: list[str], out: Path, env: dict | None = None) -> tuple[Path, Options]:
+    config = compose_config(compose_args, env)
+    project = f"label=com.docker.compose.project={config['name']}"
+    if docker("ps", "-q", "--filter", project).stdout.split():
+        # Both would run PostgreSQL on the same volume (<project>_pgdata) and corrupt it.
+        raise SwarmError(f"the Compose project {config['name']} is running here (`make up`): "
+                         "`make down` first, or give the swarm stack another COMPOSE_PROJECT_NAME")
+    options = options_from(config, swarm_node())
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stack = Renderer(config, options, out).stack()
+    path = out / "stack.yml"
+    # JSON is YAML: no YAML library needed to write what `docker stack deploy` reads.
+    path.write_text(json.dumps(stack, indent=2) + "\n")
+    return path, options
+
+
+def services(stack: str) -> list[str]:
+    names = docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={stack}",
+                   "--format", "{{.Name}}").stdout.split()
+    return sorted(names)
+
+
+def tasks(service: str) -> list[dict]:
+    """The service's tasks, newest first: state, desired state, error, node."""
+    result = docker("service", "ps", service, "--no-trunc", "--format", "{{json .}}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def converged(stack_file: dict, stack: str) -> tuple[list[str], list[str]]:
+    """(services still starting, services failing) of a deployed stack."""
+    waiting, failing = [], []
+    for name, spec in stack_file["services"].items():
+        service = f"{stack}_{name}"
+        current = tasks(service)
+        if name == ONE_SHOT:
+            if any(task["CurrentState"].startswith("Complete") for task in current):
+                continue
+        else:
+            running = [task for task in current if task["DesiredState"] == "Running"
+                       and task["CurrentState"].startswith("Running")]
+            wanted = spec["deploy"].get("replicas", 1)
+            if len(running) >= wanted:
+                continue
+        failed = [task for task in current if task["CurrentState"].startswith(("Failed", "Rejected"))]
+        # migrate fails until PostgreSQL answers; a server that failed 3 times is broken.
+        limit = 10 if name == ONE_SHOT else 3
+        (failing if len(failed) >= limit else waiting).append(service)
+    return waiting, failing
+
+
+def wait_converged(stack_file: dict, stack: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting, failing = converged(stack_file, stack)
+        if failing:
+            raise SwarmError("not converging (tasks keep failing): " + ", ".join(failing) + "\n"
+                             + "\n".join(diagnose(service) for service in failing))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise SwarmError(f"not converged after {timeout:.0f} s: {', '.join(waiting)}\n"
+                             + "\n".join(diagnose(service) for service in waiting))
+        time.sleep(2)
+
+
+def diagnose(service: str) -> str:
+    states = docker("service", "ps", service, "--no-trunc", "--format",
+                    "{{.Name}} {{.CurrentState}} {{.Error}}", check=False).stdout
+    logs = docker("service", "logs", "--tail", "15", "--no-trunc", service, check=False)
+    return f"--- {service} ---\n{states}{logs.stdout}{logs.stderr}"
+
+
+def deploy(compose_args: list[str], out: Path, timeout: float, resolve_image: str = "never",
+           env: dict | None = None) -> Options:
+    stack_path, options = render_stack(compose_args, out, env)
+    docker("stack", "deploy", "--prune", "--resolve-image", resolve_image, "--with-registry-auth",
+           "-c", str(stack_path), options.stack, timeout=300)
+    wait_converged(json.loads(stack_path.read_text()), options.stack, timeout)
+    return options
+
+
+def remove(stack: str, timeout: float = 120) -> None:
+    """`docker stack rm`, then wait until its containers and networks are really gone."""
+    docker("stack", "rm", stack, check=False, timeout=timeout)
+    label = f"label=com.docker.stack.namespace={stack}"
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [docker(kind, "ls", "-q", "--filter", label).stdout.split()
+                for kind in ("service", "network", "secret", "config")]
+        left.append(docker("ps", "-a", "-q", "--filter", label).stdout.split())
+        if not any(left):
+            return
+        if time.monotonic() > deadline:
+            raise SwarmError(f"stack {stack}: services, networks, secrets, configs, containers "
+                             f"left after {timeout:.0f} s: {left}")
+        time.sleep(1)
+
+
+def print_urls(options: Options) -> None:
+    topology = servers.load()
+    print(f"\nThe stack {options.stack} is up on Swarm, {options.replicas} replicas per server "
+          f"(`docker stack ps {options.stack}`; `make swarm-down` removes it):")
+    print(f"  http://127.0.0.1:{topology.production.port}/  production: HTTP -> "
+          f"{topology.production.http.name}, /ws/ -> {topology.production.websocket.name}")
+    for server in topology.servers:
+        print(f"  http://127.0.0.1:{server.port}/  {server.label}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m stack.swarm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "render"])
+    parser.add_argument("--out", type=Path, default=ROOT / ".swarm",
+                        help="where the stack file and its secrets and configs go (default .swarm/)")
+    parser.add_argument("--timeout", type=float, default=300, help="up: seconds to wait for convergence")
+    parser.add_argument("--resolve-image", default="never",
+                        help="`docker stack deploy --resolve-image`: always with a registry")
+    parser.add_argument("compose_args", nargs="*", help="Compose options, after --")
+    args = parser.parse_args()
+    try:
+        if args.command == "render":
+            path, _ = render_stack(args.compose_args, args.out)
+            print(path)
+        elif args.command == "up":
+            print_urls(deploy(args.compose_args, args.out, args.timeout, args.resolve_image))
+        else:
+            stack = compose_config(args.compose_args)["name"]
+            remove(stack)
+            print(f"stack {stack} removed (its database volume {stack}_pgdata is kept: "
+                  f"`docker volume rm {stack}_pgdata` drops it)")
+    except SwarmError as error:
+        sys.exit(f"swarm {args.command}: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -70,7 +70,6 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 test: deps venv venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
 	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
-	$(MAKE) --no-print-directory test-swarm
 
 test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
 	$(VENV)/bin/pytest tests/unit

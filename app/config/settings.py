@@ -47,23 +47,52 @@ INSTALLED_APPS = [
     "realtime",
 ]
 
-# Every hook of a sync middleware costs a thread hop per request under ASGI (about 0.1 ms each
-# here; Django's per-request cost on Uvicorn fell by a quarter without the admin's three). So
-# sessions, users and messages come with the admin, the only part that uses them. Common (which
-# enforces ALLOWED_HOSTS on every request) and CSRF protection stay on for everything.
+# Django's plumbing under ASGI costs more than the servers do: a thread hop per hook of every
+# sync middleware, a new OS thread per request, a thread hop per WebSocket message (README,
+# "Traps"). ASGI_TUNING (on by default) removes them: Django's I/O-free middleware runs inline
+# (config/middleware.py), each request's sync code runs on a thread lent from a pool of
+# ASGI_THREADS per process (config/threads.py), and consumers that never touch the database skip
+# Channels' per-message hop (realtime/consumers.py). ASGI_TUNING=0 is Django and Channels as
+# shipped, kept measurable beside it (the uvicorn-stock contender in servers.toml).
+ASGI_TUNING = env.bool("ASGI_TUNING", default=True)
+# Sync views on an ASGI process overlap up to this many at once; more wait for a thread (32 is
+# the ceiling of Python's own default executor). Each holds at most one database connection, so
+# keep it near DB_POOL_MAX_SIZE if most requests use the database.
+ASGI_THREADS = env.int("ASGI_THREADS", default=32)
+if ASGI_THREADS < 1:
+    raise ImproperlyConfigured(f"ASGI_THREADS must be at least 1, got {ASGI_THREADS}")
+
+
+def builtin_middleware(name: str) -> str:
+    """Django's middleware `name`, inlined by config.middleware unless ASGI_TUNING is off."""
+    stock = {
+        "SecurityMiddleware": "django.middleware.security.SecurityMiddleware",
+        "CommonMiddleware": "django.middleware.common.CommonMiddleware",
+        "CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
+        "XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    }[name]
+    return f"config.middleware.{name}" if ASGI_TUNING else stock
+
+
+# Every hook of a sync middleware costs a thread hop per request under ASGI unless it is inlined
+# (above); so sessions, users and messages, which do I/O and keep their hops, come with the admin,
+# the only part that uses them. Common (which enforces ALLOWED_HOSTS on every request) and CSRF
+# protection stay on for everything.
 MIDDLEWARE = [
     "bench.middleware.served_by",
-    "django.middleware.security.SecurityMiddleware",
+    builtin_middleware("SecurityMiddleware"),
     "bench.middleware.DatabaseUnavailableMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    builtin_middleware("CommonMiddleware"),
+    builtin_middleware("CsrfViewMiddleware"),
+    builtin_middleware("XFrameOptionsMiddleware"),
 ]
 CONTEXT_PROCESSORS = ["django.template.context_processors.request"]
 
+# The admin's middleware reads the session store, the user table and the message storage: it keeps
+# Django's thread hop (config.middleware.inline refuses it), so the event loop never blocks on them.
 if ADMIN_ENABLED:
     INSTALLED_APPS += ["django.contrib.admin", "django.contrib.sessions", "django.contrib.messages"]
-    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
+    MIDDLEWARE.insert(MIDDLEWARE.index(builtin_middleware("CommonMiddleware")),
                       "django.contrib.sessions.middleware.SessionMiddleware")
     MIDDLEWARE[-1:-1] = [
         "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -114,7 +143,8 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis's Redis layer with rooms fanned out per process (realtime/layer.py).
+        "BACKEND": "realtime.layer.RoomChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -129,6 +159,15 @@ CHANNEL_LAYERS = {
                     # by default: the two raced, and an idle member's socket was closed (1013)
                     # after about 20 s of quiet. Reads must outlast the blocking poll.
                     "socket_timeout": 10,
+                    # redis-py's asyncio pool refuses a command once 100 connections are busy
+                    # (MaxConnectionsError), and channels-redis keeps that default: 200 clients
+                    # joining one process at once were closed with 1013. This pool blocks instead:
+                    # a join storm waits a moment for one of REDIS_POOL_SIZE connections (commands
+                    # take well under a millisecond; one more is held by the blocking poll), and
+                    # fails only after pool_timeout seconds, as in an outage. Bounded, so that
+                    # every process of every server together stays far below Redis's maxclients.
+                    "max_connections": env.int("REDIS_POOL_SIZE", default=50),
+                    "pool_timeout": 5,
                 },
             ],
             # Per-channel queue bound: a slow consumer loses messages instead of growing Redis.

@@ -15,6 +15,7 @@ import json
 import re
 import time
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -61,6 +62,22 @@ class LimitedConsumer(AsyncWebsocketConsumer):
     """
 
     closing = False
+
+    async def dispatch(self, message):
+        """Channels' dispatch, without its database hop: these consumers never use the database.
+
+        Channels >= 4.2 awaits `aclose_old_connections()` before every handler
+        (https://github.com/django/channels/pull/2090): a `sync_to_async` call per message per
+        member, all on asgiref's one process-wide thread, since a WebSocket has no request thread.
+        A broadcast to N members became N serialized thread hops. A consumer that uses the ORM
+        must keep it (or wrap its queries in `channels.db.database_sync_to_async`).
+        """
+        if not settings.ASGI_TUNING:
+            return await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def close(self, code=None, reason=None):
         self.closing = True
@@ -157,11 +174,15 @@ class ChatConsumer(LimitedConsumer):
     async def chat_message(self, event):
         if self.closing:
             return
-        await self.send(text_data=json.dumps({**event, "type": "chat"}))
+        # The frame was serialized once, by the sender, for every member (chat_event).
+        await self.send(text_data=event["text"])
 
 
 def chat_event(data) -> dict:
-    """Validate a client's chat message; a ValueError's text goes back to the client."""
+    """A client's chat message, validated, as the room's event: its outbound frame, ready to send.
+
+    A ValueError's text goes back to the client.
+    """
     if not isinstance(data, dict):
         raise ValueError('send a JSON object: {"message": "...", "sent_at": <epoch seconds>}')
     message, sent_at, client_id = data.get("message"), data.get("sent_at"), data.get("id")
@@ -171,10 +192,6 @@ def chat_event(data) -> dict:
         raise ValueError('"sent_at" must be a number (epoch seconds) when given')
     if client_id is not None and not isinstance(client_id, str | int):
         raise ValueError('"id" must be a string or a number when given')
-    return {
-        "type": "chat.message",
-        "message": message,
-        "sent_at": sent_at,
-        "id": client_id,
-        "server": settings.SERVED_BY,
-    }
+    frame = {"type": "chat", "message": message, "sent_at": sent_at, "id": client_id,
+             "server": settings.SERVED_BY}
+    return {"type": "chat.message", "text": json.dumps(frame)}

@@ -1,0 +1,85 @@
+"""The channel layer: channels-redis's Redis layer, with rooms fanned out per process.
+
+channels-redis keeps every member's channel in the group's sorted set, so each `group_send`
+reads the whole room back from Redis (ZRANGE) and writes all its channel names into the message
+for each process: O(members) Redis work per broadcast, however many share a process. Here the
+group holds each process's inbox (the prefix all its channels share) and the process keeps the
+room's members in memory: a broadcast is one ZRANGE of a few inboxes and one write per process;
+the process that pops it hands the one message to each member's queue. Everything else is
+channels-redis as shipped: the same Redis keys, the capacity per channel, the expiry, the retries.
+
+Messages for a member still go through channels-redis's bounded per-channel buffer
+(`capacity`): a member that stops reading has its oldest messages dropped, never an unbounded
+queue. Handlers must not change an event in place: its members share it.
+
+redis-py's asyncio pool (redis-py 8) fails a command with MaxConnectionsError once 100
+connections are in use, its default, and channels-redis builds its pool with that default: a
+burst of joins (every client reconnecting after a deploy) got 1013s. This layer's pool is
+bounded and blocking instead (`max_connections`, `pool_timeout` in settings.CHANNEL_LAYERS): a
+burst waits a moment for a connection, and an outage still fails within `pool_timeout`.
+"""
+
+from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
+
+GROUP = "__room__"
+
+
+class RoomChannelLayer(RedisChannelLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # group -> this process's member channels, in joining order (a dict used as a set)
+        self.local_groups: dict[str, dict[str, None]] = {}
+
+    def create_pool(self, index):
+        host = dict(self.hosts[index])
+        host["timeout"] = host.pop("pool_timeout", 5)
+        return BlockingConnectionPool.from_url(host.pop("address"), **host)
+
+    def inbox(self, channel: str) -> str | None:
+        """The process's inbox for one of its own channels (None for a channel of no process)."""
+        return self.non_local_name(channel) if "!" in channel else None
+
+    async def group_add(self, group, channel):
+        inbox = self.inbox(channel)
+        if inbox is None:
+            return await super().group_add(group, channel)
+        self.local_groups.setdefault(group, {})[channel] = None
+        try:
+            # Every join refreshes the inbox's entry, so it expires only when no one joins.
+            await super().group_add(group, inbox)
+        except BaseException:
+            self.forget(group, channel)
+            raise
+
+    async def group_discard(self, group, channel):
+        inbox = self.inbox(channel)
+        if inbox is None:
+            return await super().group_discard(group, channel)
+        if not self.forget(group, channel):
+            return
+        await super().group_discard(group, inbox)
+        if group in self.local_groups:
+            # Someone joined while the inbox was being removed: its join may have landed first.
+            await super().group_add(group, inbox)
+
+    def forget(self, group: str, channel: str) -> bool:
+        """Drop a local member; True when it was the group's last one here."""
+        members = self.local_groups.get(group, {})
+        if members.pop(channel, False) is False:
+            return False
+        if members:
+            return False
+        del self.local_groups[group]
+        return True
+
+    async def group_send(self, group, message):
+        await super().group_send(group, {**message, GROUP: group})
+
+    async def receive_single(self, channel):
+        target, message = await super().receive_single(channel)
+        group = message.pop(GROUP, None)
+        if group is None or "!" not in channel:
+            return target, message
+        # The process's copy of a room message: every local member of the room gets it.
+        return list(self.local_groups.get(group, ())), message

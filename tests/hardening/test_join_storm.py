@@ -14,6 +14,7 @@ import json
 import resource
 import socket
 import subprocess
+import tempfile
 import time
 
 import httpx
@@ -45,25 +46,33 @@ def one_uvicorn_process():
     port = free_port()
     env = {**local.app_environment(), "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
            "SERVED_BY": "storm", "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([str(ROOT / "uvicorn" / "start")], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the storm's Uvicorn did not answer /healthz within 30 s"
-            time.sleep(0.2)
-        yield port, process
-    finally:
-        process.terminate()
+    # A file, not a pipe: Uvicorn logs two lines per handshake, and a full pipe would stop it.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([str(ROOT / "uvicorn" / "start")], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            wait_healthy(port, process, log)
+            yield port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_healthy(port: int, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"the storm's Uvicorn exited: {log.read().decode()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        assert time.monotonic() < deadline, "the storm's Uvicorn did not answer /healthz within 30 s"
+        time.sleep(0.2)
 
 
 async def storm(port: int) -> tuple[list[str], int, dict[str, int]]:
@@ -87,7 +96,10 @@ async def storm(port: int) -> tuple[list[str], int, dict[str, int]]:
         await asyncio.gather(*(join(number) for number in range(CLIENTS)))
         if failed:
             return failed, 0, {}
-        await members[0].send(json.dumps({"message": "after the storm", "id": "storm"}))
+        try:
+            await members[0].send(json.dumps({"message": "after the storm", "id": "storm"}))
+        except websockets.ConnectionClosed as closed:
+            return [f"the sender was closed after joining: {closed}"], 0, {}
         outcomes: dict[str, int] = {}
 
         async def hear(member) -> bool:
@@ -116,7 +128,7 @@ def test_a_thousand_clients_joining_one_process_at_once_all_get_in_and_hear_the_
     needed = 2 * CLIENTS + 512  # the clients here and the server's end of each, plus the rest
     if soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
-    with one_uvicorn_process() as (port, _):
+    with one_uvicorn_process() as port:
         started = time.monotonic()
         failed, heard, outcomes = asyncio.run(asyncio.wait_for(storm(port), STORM_TIMEOUT_S))
         elapsed = time.monotonic() - started

@@ -22,7 +22,7 @@ from tests.hardening.helpers import server_processes
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
 TOPOLOGY = servers.load()
-TUNED = [s.name for s in TOPOLOGY.servers if s.websocket and s.env.get("ASGI_TUNING") != "0"]
+TUNED = [s.name for s in TOPOLOGY.servers if s.websocket and s.django == "tuned"]
 ASGI_THREADS = int(local.app_environment().get("ASGI_THREADS", "32"))  # settings' default
 PROCESSES = int(local.app_environment()["WEB_CONCURRENCY"])
 # Threads a server process has besides its pool: its main thread, asyncio's default executor

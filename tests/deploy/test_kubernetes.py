@@ -96,6 +96,52 @@ def test_every_manifest_is_valid_against_the_kubernetes_schemas(layer):
                             f"Kubernetes {version}: {error.message} at {'.'.join(map(str, error.path))}")
 
 
+def selects(selector: dict, labels: dict) -> bool:
+    """A label selector (matchLabels, matchExpressions with In) against a pod's labels."""
+    match = selector.get("matchLabels", selector if "matchExpressions" not in selector else {})
+    if not match.items() <= labels.items():
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", [])
+               if e["operator"] == "In")
+
+
+def container_ports(pod: dict) -> set:
+    """Every port of a pod's containers, by name and by number (a targetPort may use either)."""
+    ports = [port for container in pod["containers"] for port in container.get("ports", [])]
+    return {port.get("name") for port in ports} | {port["containerPort"] for port in ports}
+
+
+def test_every_reference_resolves(layer):
+    """What the schemas cannot see: selectors that select nothing, names that name nothing."""
+    name, documents = layer
+    pods = {where: (doc["spec"]["template"]["metadata"]["labels"], doc["spec"]["template"]["spec"])
+            for doc in documents if doc["kind"] in ("Deployment", "StatefulSet", "Job")
+            for where in [f"{doc['kind']}/{doc['metadata']['name']}"]}
+    for kind, path in (("Service", ("spec", "selector")), ("PodDisruptionBudget", ("spec", "selector")),
+                       ("NetworkPolicy", ("spec", "podSelector"))):
+        for object_name, doc in by_kind(documents, kind).items():
+            selector = doc[path[0]][path[1]]
+            chosen = [where for where, (labels, _) in pods.items() if selects(selector, labels)]
+            assert chosen, f"{name}: {kind}/{object_name} selects no pod"
+            if kind == "Service":
+                for port, where in ((port["targetPort"], where) for port in doc["spec"]["ports"]
+                                    for where in chosen):
+                    assert port in container_ports(pods[where][1]), f"{name}: {object_name} {port}: {where}"
+    config_maps = set(by_kind(documents, "ConfigMap"))
+    for where, (_, pod) in pods.items():
+        for container in pod["containers"] + pod.get("initContainers", []):
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in config_maps, (name, where)
+            for variable in container.get("env", []):
+                ref = variable.get("valueFrom", {})
+                if "configMapKeyRef" in ref:
+                    key = ref["configMapKeyRef"]
+                    assert key["key"] in by_kind(documents, "ConfigMap")[key["name"]]["data"], (name, where)
+                if "secretKeyRef" in ref:  # the one Secret the README says to create, and its keys
+                    assert ref["secretKeyRef"]["name"] == "django-servers", (name, where)
+                    assert ref["secretKeyRef"]["key"] in ("SECRET_KEY", "POSTGRES_PASSWORD"), (name, where)
+
+
 def test_every_pod_is_hardened_and_limited(layer):
     """The Compose stack's hardening, and the namespace's "restricted" Pod Security Standard."""
     name, documents = layer

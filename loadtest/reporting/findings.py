@@ -102,14 +102,13 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
-def ranking(cells: Cells, family: str, say_metric: bool = True) -> str | None:
+def ranking(cells: Cells, family: str) -> str | None:
     """The family's servers as ratios to the baseline, best first, and who was best in which scenario."""
     names = [name for name in cells.in_family(family) if cells.baseline(name)]
     ranked = [(server, cells.family_ratio(family, server)) for server in cells.lineup.names]
     ranked = sorted([(s, r) for s, r in ranked if r is not None], key=lambda pair: -pair[1])
     if not names or len(ranked) < 2:  # one server: nothing to rank
         return None
-    mean = f" (geometric mean over {_join(names)})" if len(names) > 1 else f" ({names[0]})"
     winners: dict[str, list[str]] = {}
     for name in names:
         best = cells.best(name)
@@ -125,18 +124,20 @@ def ranking(cells: Cells, family: str, say_metric: bool = True) -> str | None:
         for server, won in sorted(winners.items(), key=lambda item: item[0] != top)
     )
     others = "".join(f", {server} {times(ratio)}" for server, ratio in ranked[1:])
-    return (
-        (f"{METRICS[family].name} as ratios" if say_metric else "as ratios")
-        + f" to {cells.baseline(names[0])}'s{mean}: "
-        f"**{top} {times(top_ratio)}** ({where}){others}"
-    )
+    return f"**{top} {times(top_ratio)}** ({where}){others}"
 
 
-def story(title: str, *sentences: str | None) -> str | None:
+def story(title: str, family: str | None, cells: Cells, *sentences: str | None) -> str | None:
+    """'**Title** (measure ÷ baseline's, over which scenarios): sentence. Sentence.'"""
     present = [s for s in sentences if s]
     if not present:
         return None
-    return f"**{title}:** " + ". ".join([present[0], *(capitalized(s) for s in present[1:])]) + "."
+    head = f"**{title}**"
+    names = [name for name in cells.in_family(family) if cells.baseline(name)] if family else []
+    if names:
+        over = f"geometric mean of {_join(names)}" if len(names) > 1 else names[0]
+        head += f" ({METRICS[family].name} ÷ {cells.baseline(names[0])}'s, {over})"
+    return f"{head}: " + ". ".join([present[0], *(capitalized(s) for s in present[1:])]) + "."
 
 
 def _best_of(cells: Cells, family: str, protocol: str) -> tuple[str, float] | None:
@@ -149,16 +150,15 @@ def _best_of(cells: Cells, family: str, protocol: str) -> tuple[str, float] | No
     return max(found, key=lambda pair: pair[1]) if found else None
 
 
-def _versus(cells: Cells, family: str, what: str) -> str | None:
-    """'the best WSGI server, X, ... N× ... the best ASGI server, Y' whichever way round it is."""
+def _versus(cells: Cells, family: str) -> str | None:
+    """'best WSGI vs best ASGI server: X N× Y', whichever way round it is."""
     wsgi, asgi = _best_of(cells, family, "wsgi"), _best_of(cells, family, "asgi")
     if not wsgi or not asgi:
         return None
     (winner, w), (loser, lo), (wp, lp) = (
         (wsgi, asgi, ("WSGI", "ASGI")) if wsgi[1] >= asgi[1] else (asgi, wsgi, ("ASGI", "WSGI"))
     )
-    ratio = times(w / lo)
-    return f"the best {wp} server, **{winner}**, gets {ratio} the {what} of the best {lp} server, {loser}"
+    return f"best {wp} vs best {lp} server: **{winner} {times(w / lo)}** {loser}"
 
 
 def sync_story(cells: Cells) -> str | None:
@@ -169,11 +169,9 @@ def sync_story(cells: Cells) -> str | None:
     if stock and tuned:
         name, ratio = max(stock, key=lambda pair: pair[1])
         stock_line = (
-            f"tuned vs stock Django on ASGI: {tuned[0]} {times(tuned[1])} of {cells.lineup.http_baseline}, "
-            f"stock {name} {times(ratio)}"
+            f"tuned vs stock Django on ASGI: {tuned[0]} {times(tuned[1])}, stock {name} {times(ratio)}"
         )
-    versus = _versus(cells, "sync", METRICS["sync"].name)
-    return story("Sync work", versus, ranking(cells, "sync", not versus), stock_line)
+    return story("Sync work", "sync", cells, ranking(cells, "sync"), _versus(cells, "sync"), stock_line)
 
 
 def waiting_story(cells: Cells) -> str | None:
@@ -181,13 +179,11 @@ def waiting_story(cells: Cells) -> str | None:
     wsgi, asgi = _best_of(cells, "waiting", "wsgi"), _best_of(cells, "waiting", "asgi")
     versus = None
     if names and wsgi and asgi:
-        rates = "; ".join(
-            f"{server} " + " / ".join(_fmt(cells.value(name, server)) for name in names)
-            for server in (asgi[0], wsgi[0])
+        rates = " vs ".join(
+            " / ".join(_fmt(cells.value(name, server)) for name in names) for server in (asgi[0], wsgi[0])
         )
-        what = "requests per second at equal users"
-        versus = f"{_versus(cells, 'waiting', what)} ({' / '.join(names)} rps: {rates})"
-    return story("Waiting", versus, ranking(cells, "waiting", not versus))
+        versus = f"{_versus(cells, 'waiting')} ({' / '.join(names)}: {rates} rps)"
+    return story("Waiting", "waiting", cells, ranking(cells, "waiting"), versus)
 
 
 def _refusals(cells: Cells) -> str | None:
@@ -196,12 +192,15 @@ def _refusals(cells: Cells) -> str | None:
         for server in cells.lineup.names:
             cell = cells.get(name, server)
             if cell is not None and cell.kind == "ws_handshake":
-                answers[server] = "; ".join(f"{a} × {n}" for a, n in cell.extra.get("answers", {}).items())
+                got = cell.extra.get("answers", {})
+                # One kind of answer: what it was, not how many attempts fitted the window.
+                answers[server] = (f"{next(iter(got))}, every attempt" if len(got) == 1
+                                   else "; ".join(f"{a} × {n}" for a, n in got.items()) or "no answer")
     if not answers:
         return None
     alike: dict[str, list[str]] = {}
     for server, answer in answers.items():
-        alike.setdefault(answer or "no answer", []).append(server)
+        alike.setdefault(answer, []).append(server)
     return "WSGI servers cannot serve them (" + "; ".join(f"{_join(s)}: {a}" for a, s in alike.items()) + ")"
 
 
@@ -232,7 +231,7 @@ def websocket_story(cells: Cells) -> str | None:
             )
     if not parts:
         return None
-    return story("WebSockets", "; ".join(parts))
+    return story("WebSockets", None, cells, "; ".join(parts))
 
 
 def capacity_story(cells: Cells) -> str:

@@ -38,7 +38,7 @@ def heatmap(cells: Cells):
     if not names or not servers:
         return None
     norm = Normalize(-SCALE, SCALE)
-    figure, ax = plt.subplots(figsize=(2.4 + 1.0 * len(names), 1.0 + 0.36 * len(servers)))
+    figure, ax = plt.subplots(figsize=(2.4 + 1.0 * len(names), 0.95 + 0.32 * len(servers)))
     for y, contender in enumerate(servers):
         for x, name in enumerate(names):
             cell = cells.get(name, contender.name)
@@ -58,15 +58,15 @@ def heatmap(cells: Cells):
                 shade = norm(max(-SCALE, min(SCALE, math.log2(ratio))))
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=COLOURS(shade), edgecolor="white"))
                 strong = abs(shade - 0.5) > 0.3
-                ax.text(x, y, f"{ratio:.2f}×", ha="center", va="center", fontsize=9,
+                ax.text(x, y, f"{ratio:.2f}×", ha="center", va="center", fontsize=10,
                         color="white" if strong else "black",
                         fontweight="bold" if contender.name == cells.baseline(name) else "normal")
     palette = cells.lineup.colours()
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylim(len(servers) - 0.5, -0.5)
-    ax.set_xticks(range(len(names)), [column_title(cells, name) for name in names], fontsize=8)
+    ax.set_xticks(range(len(names)), [column_title(cells, name) for name in names], fontsize=9)
     ax.xaxis.tick_top()
-    ax.set_yticks(range(len(servers)), [c.name for c in servers], fontsize=9)
+    ax.set_yticks(range(len(servers)), [c.name for c in servers], fontsize=10)
     for label, contender in zip(ax.get_yticklabels(), servers, strict=True):
         label.set_color(palette[contender.name])
         label.set_fontweight("bold")

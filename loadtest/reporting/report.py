@@ -24,6 +24,8 @@ from loadtest.reporting.tables import Table, section_tables
 from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 
 TITLE = "Server benchmark"
+NAV_FAMILIES = {"sync": "sync work", "waiting": "waiting", "websocket": "WebSockets", "capacity": "capacity",
+                "check": "checks"}
 READING_NOTES = [
     "rps counts successful responses (WebSocket: round trips, chat deliveries) per second of the "
     "measured window; warm-up is excluded. The load is a closed loop: compare at equal users.",
@@ -111,7 +113,7 @@ def headline(results: dict, cells: Cells) -> str:
     ]
     if budgets:
         parts.append(
-            f"server side on CPU {budgets['server_cpus']}, load generator on CPU {budgets['loadgen_cpus']}"
+            f"servers on CPU {budgets['server_cpus']}, load on CPU {budgets['loadgen_cpus']}"
             + ("" if meta.get("pinned") else " (not pinned)")
         )
     if concurrency:
@@ -208,16 +210,16 @@ body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: v
 h1 { font-size: 1.6rem; margin: 0.2rem 0; } h2 { font-size: 1.3rem; margin: 2rem 0 0.5rem;
   border-bottom: 1px solid var(--rule); padding-bottom: 0.2rem; } h3 { margin: 1.6rem 0 0.2rem; }
 h4 { font-size: 0.95rem; margin: 0.8rem 0 0.3rem; }
-p, li { max-width: 80ch; } .run { color: var(--muted); margin: 0 0 0.5rem; }
-nav { font-size: 0.9rem; border-top: 1px solid var(--rule); border-bottom: 1px solid var(--rule);
+p, li { max-width: 80ch; } p.run { color: var(--muted); margin: 0 0 0.5rem; max-width: none; }
+nav { font-size: 0.85rem; border-top: 1px solid var(--rule); border-bottom: 1px solid var(--rule);
       padding: 0.3rem 0; margin-bottom: 0.5rem; }
-nav a { margin-right: 0.9rem; white-space: nowrap; }
+nav a { margin-right: 0.6rem; white-space: nowrap; }
 nav .family { color: var(--muted); margin-right: 0.3rem; white-space: nowrap; }
 ul.findings { padding-left: 1.2rem; margin: 0.3rem 0; } ul.findings li { margin: 0.25rem 0; max-width: none; }
 .scroll { overflow-x: auto; max-width: 100%; }
 figure { margin: 0.5rem 0; } figcaption, .note { color: var(--muted); font-size: 0.88rem; max-width: 80ch; }
 svg { width: 100%; height: auto; display: block; }
-.heat svg { min-width: 36rem; max-width: 64rem; }
+.heat svg { min-width: 36rem; max-width: 54rem; }
 .pair { display: grid; grid-template-columns: minmax(0, 24rem) minmax(0, 1fr); gap: 1.25rem;
         align-items: start; }
 .pair .charts svg { max-width: 24rem; }
@@ -244,11 +246,10 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
                 heat_svg: str | None) -> str:
     swatches, swatch_css = _swatch_style(cells.lineup.colours())
     families = families_in(sections)
-    nav = ["<a href='#findings'>Findings</a>", "<a href='#trust'>How far to trust it</a>",
-           "<a href='#reading'>How to read</a>"]
+    nav = ["<a href='#findings'>Findings</a>", "<a href='#reading'>How to read</a>"]
     for family, members in families:
         links = " ".join(f"<a href='#{_anchor(s.name)}'>{html.escape(s.name)}</a>" for s in members)
-        nav.append(f"<span class=family>{html.escape(FAMILIES[family])}:</span>{links}")
+        nav.append(f"<span class=family>{html.escape(NAV_FAMILIES.get(family, family))}:</span>{links}")
     nav.append("<a href='#details'>Run details</a>")
     body = [
         f"<header><h1>{TITLE}</h1><p class=run>{inline(headline(results, cells))}</p>",

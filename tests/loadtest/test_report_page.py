@@ -3,24 +3,33 @@
 import json
 import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 
 from loadtest.reporting import report
 from tests.browser import DESKTOP, PHONE
 
-RECORDED = "quick-wc2"  # a real quick run: three servers, two runs a cell, one invalid cell
+RECORDED = Path(__file__).with_name("recorded")
+
+
+def write_report(directory: Path, run: str) -> Path:
+    for name in ("results.json", "samples.json"):
+        shutil.copy(RECORDED / run / name, directory / name)
+    report.write(directory)
+    return directory
 
 
 @pytest.fixture(scope="module")
 def recorded_report(tmp_path_factory):
-    from tests.loadtest.test_compare import RECORDED as FOLDER
+    """`make bench` as it comes: all seven servers, one run a cell."""
+    return write_report(tmp_path_factory.mktemp("report"), "quick-all")
 
-    directory = tmp_path_factory.mktemp("report")
-    for name in ("results.json", "samples.json"):
-        shutil.copy(FOLDER / RECORDED / name, directory / name)
-    report.write(directory)
-    return directory
+
+@pytest.fixture(scope="module")
+def repeated_report(tmp_path_factory):
+    """Three servers, two runs a cell, one of them load generator bound."""
+    return write_report(tmp_path_factory.mktemp("report"), "quick-wc2")
 
 
 def best_by_efficiency(directory, scenario: str) -> str:
@@ -51,8 +60,9 @@ def test_the_report_opens_clean_with_the_finding_and_the_heat_map_first(pages, r
     best = best_by_efficiency(recorded_report, "plaintext")
     ranked_first = sync.split("): ")[1].startswith(best)
     assert f"{best} best in plaintext" in sync or (ranked_first and "best in" in sync)
-    invalid = page.locator("#trust li", has_text="Not results").inner_text()
-    assert "plaintext @ granian-wsgi (load generator bound)" in invalid  # run 1 of that cell was
+    cells = json.loads((recorded_report / "results.json").read_text())["cells"]
+    assert all(cell["valid"] for cell in cells)
+    assert page.locator("#trust li", has_text="Every cell is valid").count() == 1
 
     # Above the fold: the findings and the whole heat map.
     heat = page.locator("#heatmap svg").bounding_box()
@@ -70,3 +80,14 @@ def test_the_report_reads_at_a_phones_width(pages, recorded_report):
     assert size >= 14
     heat = page.locator("#heatmap svg").bounding_box()
     assert heat["width"] >= 500  # legible: scrolls in its box rather than shrinking to the phone's width
+
+
+def test_an_invalid_cell_is_named_and_hatched(pages, repeated_report):
+    page = pages.open((repeated_report / "report.html").as_uri(), "report with an invalid cell").page
+    pages.assert_clean()
+    invalid = page.locator("#trust li", has_text="Not results").inner_text()
+    assert "plaintext @ granian-wsgi (load generator bound)" in invalid  # its first run was
+    assert page.locator("#s-plaintext tr.invalid th", has_text="granian-wsgi").count() == 1
+    sync = page.locator("#findings li", has_text="Sync work").inner_text()
+    best = best_by_efficiency(repeated_report, "plaintext")
+    assert f"{best} best in plaintext" in sync  # not the invalid cell's server, whose figure is higher

@@ -240,16 +240,19 @@ def summary_lines(comparison: Comparison) -> list[str]:
     return lines
 
 
-def moved_lines(comparison: Comparison) -> list[str]:
-    return [f"{sc} @ {sv}: {c.label} {c.verdict}, {change_text(c)}" for (sc, sv), c in comparison.moved]
+def moved_lines(comparison: Comparison) -> list[tuple[str, str]]:
+    """(verdict, line) of each figure that moved beyond the noise, better ones first."""
+    moved = sorted(comparison.moved, key=lambda item: item[1].verdict != "better")
+    return [(c.verdict, f"{VERDICT_MARKS[c.verdict]}: {sc} @ {sv}, {c.label} {change_text(c)}")
+            for (sc, sv), c in moved]
 
 
 def render_markdown(comparison: Comparison) -> str:
     parts = ["# Bench comparison", ""] + [f"- {line}" for line in summary_lines(comparison)]
-    parts += ["", "## Moved beyond the noise", ""] + ([f"- **{line}**" for line in moved_lines(comparison)]
-                                                      or ["- nothing"])
     parts += ["", "## What differs between the runs", ""]
     parts += [f"- {line}" for line in comparison.changes] or ["- nothing recorded: same settings, versions"]
+    parts += ["", "## Moved beyond the noise", ""]
+    parts += [f"- **{line}**" for _, line in moved_lines(comparison)] or ["- nothing"]
     for scenario in dict.fromkeys(sc for sc, _ in comparison.cells):
         rows = [(sv, found) for (sc, sv), found in comparison.cells.items() if sc == scenario]
         labels = [c.label for c in rows[0][1]]
@@ -268,11 +271,12 @@ def render_markdown(comparison: Comparison) -> str:
 def render_html(comparison: Comparison) -> str:
     body = ["<h1>Bench comparison</h1><ul class=findings>"]
     body += [f"<li>{html.escape(line)}</li>" for line in summary_lines(comparison)]
-    body.append("</ul><h2>Moved beyond the noise</h2><ul>")
-    moved = [f"<li><strong>{html.escape(line)}</strong></li>" for line in moved_lines(comparison)]
-    body += moved or ["<li>nothing</li>"]
     body.append("</ul><h2>What differs between the runs</h2><ul>")
     body += [f"<li>{html.escape(line)}</li>" for line in comparison.changes] or ["<li>nothing recorded</li>"]
+    body.append("</ul><h2>Moved beyond the noise</h2><ul>")
+    moved = [f"<li class={verdict}><strong>{html.escape(line)}</strong></li>"
+             for verdict, line in moved_lines(comparison)]
+    body += moved or ["<li>nothing</li>"]
     body.append("</ul>")
     for scenario in dict.fromkeys(sc for sc, _ in comparison.cells):
         rows = [(sv, found) for (sc, sv), found in comparison.cells.items() if sc == scenario]

@@ -137,8 +137,8 @@ def _anchor(name: str) -> str:
 # ---------------------------------------------------------------------------------------- Markdown
 
 
-def markdown_table(table: Table) -> str:
-    lines = [f"#### {table.title}", ""]
+def markdown_table(table: Table, titled: bool = True) -> str:
+    lines = [f"#### {table.title}", ""] if titled else []
     if table.note:
         lines += [table.note, ""]
     lines.append("| " + " | ".join(table.headers) + " |")
@@ -163,7 +163,7 @@ def render_markdown(results: dict, cells: Cells, found: Findings, sections: list
         for section in members:
             parts += [f"### {section.name}", "", section.description, ""]
             parts += [f"![{name}](charts/{name}.png)" for name in section.charts] + [""]
-            parts += [markdown_table(table) for table in section.tables]
+            parts += [markdown_table(table, table.key != section.name) for table in section.tables]
     parts += ["## Run details", "", "<details><summary>machine, versions, budgets, pinning</summary>", ""]
     parts += [f"- {line}" for line in _meta_lines(results)] + ["", "</details>"]
     return "\n".join(parts) + "\n"

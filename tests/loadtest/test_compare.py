@@ -24,7 +24,8 @@ def test_a_second_worker_per_server_doubles_sync_waits_beyond_the_noise(tmp_path
     markdown = (tmp_path / "compare.md").read_text()
     assert "web concurrency: granian-wsgi 1 → 2, gunicorn 1 → 2, uvicorn 1 → 2" in markdown
     # One sync worker serves 100 ms waits at ~10/s, two at ~20/s: far beyond either run's spread.
-    assert "- **wait_sync @ gunicorn: rps better, 9.5 → 16.1 (+69 %)**" in markdown
+    assert "- **▲ better: wait_sync @ gunicorn, rps 9.5 → 16.1 (+69 %)**" in markdown
+    assert markdown.index("## What differs") < markdown.index("## Moved beyond the noise")
     comparison = compare.compare(compare.Run.load(WC1), compare.Run.load(WC2))
     verdicts = {c.verdict for found in comparison.cells.values() for c in found}
     assert {"better", "worse", "noise"} <= verdicts

@@ -107,7 +107,7 @@ def test_report_from_recorded_results(tmp_path):
     assert "handshake refused: HTTP 501 × 10" in markdown
     # The summary names the invalid cell, and the heat map comes before any scenario's table.
     assert "plaintext @ uvicorn (load generator bound)" in markdown
-    assert markdown.index("charts/heatmap.png") < markdown.index("#### plaintext")
+    assert markdown.index("charts/heatmap.png") < markdown.index("### plaintext")
     assert markdown.index("## What this run found") < markdown.index("## Run details")
 
     # heat map, then each scenario's chart: plaintext, plaintext_wrk, ws_echo (+ its CDF), ws_chat, capacity
@@ -128,10 +128,10 @@ def test_the_best_valid_value_of_a_column_is_marked(tmp_path):
                    server_cpu_s=2.0, req_per_server_cpu_s=2000.0),
     ]
     markdown, _ = write_report(tmp_path, cell_list=cells() + more)
-    json_table = markdown.split("#### json")[1].split("####")[0]
+    json_table = markdown.split("### json\n")[1].split("###")[0]
     assert "| gunicorn | yes | **1,000** | **2.0** | 6.0 | **7.0** | 0 | 2.00 | **2,000** |" in json_table
     assert "| uvicorn | yes | 900 | 3.0 | **4.0** | 8.0 | 0 | 3.00 | 1,200 |" in json_table
-    plaintext = markdown.split("#### plaintext:")[1].split("####")[0]
+    plaintext = markdown.split("### plaintext\n")[1].split("###")[0]
     assert "**4,000**" not in plaintext  # an invalid cell is never the best
 
 

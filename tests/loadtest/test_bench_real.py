@@ -100,7 +100,7 @@ def test_a_tiny_bench_gives_a_complete_report_and_unpins(host_run, tmp_path):
     assert "budgets (" in report_md and "WEB_CONCURRENCY gunicorn" in report_md
     assert all(f"| {server} |" in report_md for server in SERVERS)
     assert "<svg" in (tmp_path / "report.html").read_text()
-    for chart in ("rps", "latency", "cpu_efficiency", "ws_latency_distribution"):
+    for chart in ("heatmap", "plaintext", "db", "ws_echo", "ws_echo_distribution"):
         assert (tmp_path / "charts" / f"{chart}.png").stat().st_size > 1000, chart
     for scenario, server in expected:
         assert (tmp_path / "raw" / f"{scenario}__{server}__run1_stats.csv").exists()

@@ -41,6 +41,8 @@ class Target:
     # A DNS server to ask for the servers' addresses at run time, again every few seconds (Swarm:
     # replicas come and go); None resolves them once, at start, into upstream blocks.
     resolver: str | None = None
+    # The Diffie-Hellman group for TLS 1.2's DHE suites (nginx/ffdhe2048.pem).
+    dhparam: str = ""
 
     def upstream_address(self, server: Server) -> str:
         if self.container:
@@ -61,6 +63,7 @@ def host_target(run_dir: Path, tls: certs.Certificate | None = None) -> Target:
         site_include=str(run_dir / "nginx" / "site.conf"),
         container=False,
         tls=tls,
+        dhparam=str(NGINX_DIR / "ffdhe2048.pem"),
     )
 
 
@@ -76,6 +79,7 @@ CONTAINER = Target(
     # docker-compose.yml mounts TLS_CERT_FILE and TLS_KEY_FILE here (empty when not set).
     tls=certs.Certificate(Path("/etc/nginx/certs/tls.crt"), Path("/etc/nginx/certs/tls.key")),
     tls_separate=True,
+    dhparam="/etc/nginx/ffdhe2048.pem",
 )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from stack.servers import ROOT
+from tests import commands
 
 # Screenshots and other artifacts of the tests, one folder per stack and test (git-ignored).
 OUTPUT = Path(os.environ.get("TEST_OUTPUT", ROOT / "test-output"))
@@ -46,14 +46,6 @@ CHROMIUM_FLAGS = [
 
 PHONE = {"width": 375, "height": 667}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("no `chromium` on PATH: the browser tests need Debian's chromium package "
-                    "(`make deps` installs it)")
-    return path
 
 
 @dataclass
@@ -143,7 +135,7 @@ def safe_name(text: str) -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the tests of a module."""
-    executable = chromium_path()
+    executable = commands.required("chromium", "chromium")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         yield launched

@@ -7,10 +7,11 @@ headers) and nothing that needs the outside world (DNS lookups are off).
 """
 
 import json
-import shutil
 import subprocess
 
 import pytest
+
+from tests import commands
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 
@@ -31,14 +32,6 @@ CHECKS = ["--protocols", "--std", "--fs", "--server-preference", "--server-defau
           "--headers"]
 
 
-def scanner() -> str:
-    path = shutil.which("testssl")
-    if path is None:
-        pytest.fail("no `testssl` on PATH: this test needs Debian's testssl.sh package "
-                    "(`make deps` installs it)")
-    return path
-
-
 def flagged(finding: dict) -> bool:
     return (finding["severity"] in FLAGGED or "NOT ok" in finding["finding"]
             or "VULNERABLE" in finding["finding"])
@@ -49,8 +42,8 @@ def test_testssl_finds_nothing_but_what_a_local_ca_cannot_avoid(stack, topology,
     report = tmp_path / "testssl.json"
     target = f"127.0.0.1:{topology.production.tls_port}"
     result = subprocess.run(
-        [scanner(), "--quiet", "--color", "0", "--warnings", "batch", "--nodns", "none",
-         "--connect-timeout", "10", "--openssl-timeout", "10",
+        [commands.required("testssl", "testssl.sh"), "--quiet", "--color", "0", "--warnings", "batch",
+         "--nodns", "none", "--connect-timeout", "10", "--openssl-timeout", "10",
          "--add-ca", str(stack.tls_ca), "--jsonfile", str(report), *CHECKS, target],
         capture_output=True, text=True, timeout=280, cwd=tmp_path,
     )

@@ -8,9 +8,15 @@ room's members in memory: a broadcast is one ZRANGE of a few inboxes and one wri
 the process that pops it hands the one message to each member's queue. Everything else is
 channels-redis as shipped: the same Redis keys, the capacity per channel, the expiry, the retries.
 
-Messages for a member still go through channels-redis's bounded per-channel buffer
-(`capacity`): a member that stops reading has its oldest messages dropped, never an unbounded
-queue. Handlers must not change an event in place: its members share it.
+channels-redis also receives with two new tasks per waiting member per message (its receive
+lock and its buffer), all of them woken and cancelled again for every broadcast: most of a
+broadcast's cost in a process with a thousand members. Here one reader per process pops the inbox
+and hands each message to its members' mailboxes; a member waits on one future. A mailbox holds
+at most `capacity` messages, like channels-redis's buffer: a member that stops reading has its
+oldest messages dropped, never an unbounded queue. If Redis fails, every waiting member's receive
+raises the error (the chat closes with 1013), and the next receive starts a new reader. One
+receiver per channel (Channels' consumers), and handlers must not change an event in place: the
+members of a room share it.
 
 redis-py's asyncio pool (redis-py 8) fails a command with MaxConnectionsError once 100
 connections are in use, its default, and channels-redis builds its pool with that default: a
@@ -19,10 +25,41 @@ bounded and blocking instead (`max_connections`, `pool_timeout` in settings.CHAN
 burst waits a moment for a connection, and an outage still fails within `pool_timeout`.
 """
 
+import asyncio
+import collections
+
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
 
 GROUP = "__room__"
+
+
+class Mailbox:
+    """A channel's messages, at most `capacity` (the oldest dropped), and its receiver's wait."""
+
+    __slots__ = ("messages", "waiter")
+
+    def __init__(self, capacity: int):
+        self.messages = collections.deque(maxlen=capacity)
+        self.waiter: asyncio.Future | None = None
+
+    def put(self, message: dict) -> None:
+        self.messages.append(message)
+        self.wake()
+
+    def wake(self, error: BaseException | None = None) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    async def get(self) -> dict:
+        while not self.messages:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.messages.popleft()
 
 
 class RoomChannelLayer(RedisChannelLayer):
@@ -30,6 +67,8 @@ class RoomChannelLayer(RedisChannelLayer):
         super().__init__(*args, **kwargs)
         # group -> this process's member channels, in joining order (a dict used as a set)
         self.local_groups: dict[str, dict[str, None]] = {}
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.reader: asyncio.Task | None = None
 
     def create_pool(self, index):
         host = dict(self.hosts[index])
@@ -45,6 +84,7 @@ class RoomChannelLayer(RedisChannelLayer):
         if inbox is None:
             return await super().group_add(group, channel)
         self.local_groups.setdefault(group, {})[channel] = None
+        self.mailbox(channel)  # room messages wait for it even before its first receive
         try:
             # Every join refreshes the inbox's entry, so it expires only when no one joins.
             await super().group_add(group, inbox)
@@ -75,6 +115,43 @@ class RoomChannelLayer(RedisChannelLayer):
 
     async def group_send(self, group, message):
         await super().group_send(group, {**message, GROUP: group})
+
+    def mailbox(self, channel: str) -> Mailbox:
+        mailbox = self.mailboxes.get(channel)
+        if mailbox is None:
+            mailbox = self.mailboxes[channel] = Mailbox(self.get_capacity(channel))
+        return mailbox
+
+    async def receive(self, channel):
+        inbox = self.inbox(channel)
+        if inbox is None:
+            return await super().receive(channel)
+        assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
+        mailbox = self.mailbox(channel)
+        loop = asyncio.get_running_loop()
+        if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+            self.reader = loop.create_task(self.read(inbox))
+        try:
+            return await mailbox.get()
+        except BaseException:
+            # Cancelled: Channels ends a consumer's receive when the consumer ends. Failed: Redis
+            # is gone and the consumer closes its socket. Either way no one receives here now.
+            self.mailboxes.pop(channel, None)
+            if not self.mailboxes and self.reader is not None:
+                self.reader.cancel()
+                self.reader = None
+            raise
+
+    async def read(self, inbox: str) -> None:
+        """This process's one reader: pops the inbox and hands each message to its channels."""
+        try:
+            while True:
+                target, message = await self.receive_single(inbox)
+                for channel in target if isinstance(target, list) else [target]:
+                    self.mailbox(channel).put(message)
+        except Exception as error:
+            for mailbox in list(self.mailboxes.values()):
+                mailbox.wake(error)
 
     async def receive_single(self, channel):
         target, message = await super().receive_single(channel)

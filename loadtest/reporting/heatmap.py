@@ -38,7 +38,7 @@ def heatmap(cells: Cells):
     if not names or not servers:
         return None
     norm = Normalize(-SCALE, SCALE)
-    figure, ax = plt.subplots(figsize=(2.4 + 1.0 * len(names), 0.95 + 0.32 * len(servers)))
+    figure, ax = plt.subplots(figsize=(3.0 + 1.0 * len(names), 0.95 + 0.29 * len(servers)))
     for y, contender in enumerate(servers):
         for x, name in enumerate(names):
             cell = cells.get(name, contender.name)
@@ -53,7 +53,8 @@ def heatmap(cells: Cells):
                         bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
             elif ratio is None:  # the baseline itself has no valid figure here
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="#f4f4f4", edgecolor="white"))
-                ax.text(x, y, "no baseline", ha="center", va="center", color="#666", fontsize=7)
+                ax.text(x, y, "baseline\ninvalid", ha="center", va="center", color="#666", fontsize=7,
+                        linespacing=0.9)
             else:
                 shade = norm(max(-SCALE, min(SCALE, math.log2(ratio))))
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=COLOURS(shade), edgecolor="white"))
@@ -82,8 +83,9 @@ def heatmap(cells: Cells):
         colour = cells.lineup.group_colour(group)
         ax.add_patch(Rectangle((len(names) - 0.45, top + 0.05), 0.08, bottom - top - 0.1, color=colour,
                                clip_on=False))
-        ax.text(len(names) - 0.28, (top + bottom) / 2, cells.lineup.group_title(group), rotation=270,
-                va="center", ha="left", fontsize=8, color=colour, fontweight="bold")
+        # Horizontal: a group of one row has no height to hold its title on its side.
+        ax.text(len(names) - 0.3, (top + bottom) / 2, cells.lineup.group_title(group).replace(", ", "\n"),
+                va="center", ha="left", fontsize=8, color=colour, fontweight="bold", linespacing=1.0)
         if top > -0.5:
             ax.axhline(top, color="black", linewidth=1.2)
     figure.tight_layout()

@@ -44,7 +44,8 @@ HEATMAP_NOTE = (
     "scenario): requests per server CPU second for sync work and WebSockets, requests per second at "
     "equal users for waiting (a waiting server is idle, so CPU per request would reward the slowest), "
     "clients held for capacity. Green: better than the baseline, pink: worse. Hatched: invalid, not a "
-    "result. A dash: the server cannot run it (WSGI servers serve no WebSocket). Rows are grouped and "
+    "result (where the baseline's own cell is, its column has no ratios). A dash: not measured (WSGI "
+    "servers cannot serve WebSockets). Rows are grouped and "
     "coloured by protocol."
 )
 
@@ -211,11 +212,12 @@ h1 { font-size: 1.6rem; margin: 0.2rem 0; } h2 { font-size: 1.3rem; margin: 2rem
   border-bottom: 1px solid var(--rule); padding-bottom: 0.2rem; } h3 { margin: 1.6rem 0 0.2rem; }
 h4 { font-size: 0.95rem; margin: 0.8rem 0 0.3rem; }
 p, li { max-width: 80ch; } p.run { color: var(--muted); margin: 0 0 0.5rem; max-width: none; }
-nav { font-size: 0.85rem; border-top: 1px solid var(--rule); border-bottom: 1px solid var(--rule);
+nav { font-size: 0.8rem; border-top: 1px solid var(--rule); border-bottom: 1px solid var(--rule);
       padding: 0.3rem 0; margin-bottom: 0.5rem; }
 nav a { margin-right: 0.6rem; white-space: nowrap; }
 nav .family { color: var(--muted); margin-right: 0.3rem; white-space: nowrap; }
-ul.findings { padding-left: 1.2rem; margin: 0.3rem 0; } ul.findings li { margin: 0.25rem 0; max-width: none; }
+ul.findings { padding-left: 1.2rem; margin: 0.3rem 0; }
+ul.findings li { margin: 0.2rem 0; max-width: none; line-height: 1.42; }
 .scroll { overflow-x: auto; max-width: 100%; }
 figure { margin: 0.5rem 0; } figcaption, .note { color: var(--muted); font-size: 0.88rem; max-width: 80ch; }
 svg { width: 100%; height: auto; display: block; }

@@ -29,7 +29,8 @@ from loadtest.drivers import distributed, wrk
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
 from loadtest.reporting.results import CellResult
-from loadtest.running import distributed_cell, pinning
+from loadtest.reporting.tables import ceiling_sentence
+from loadtest.running import ceiling, distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
 from loadtest.running.cells import Settings, run_cell
 from loadtest.running.progress import Progress, cell_summary
@@ -48,6 +49,18 @@ class QuietSpawnRateWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "spawn rate is very high" not in record.getMessage()
+
+
+def client_ceiling(profile, bound_threshold: float, server_cpus: set[int], raw: Path) -> dict:
+    """The capacity client's own ramp against the reference server, once per run, first."""
+    def show(step) -> None:
+        print(f"  client ceiling: {step.clients} members p95 {step.p95_ms or 0:.0f} ms, client demand "
+              f"{step.loadgen_demand_pct or 0:.0f} %", file=sys.stderr, flush=True)
+
+    try:
+        return ceiling.measure(profile, bound_threshold, server_cpus, raw / "client_ceiling_wsload.log", show)
+    except (OSError, RuntimeError) as error:
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -222,6 +235,9 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
             print(f"bench: the Locust workers: {error}", file=sys.stderr)
             return 2  # main() gives the server side its CPUs back
     try:
+        if any(cell.scenario.kind == "ws_capacity" for cell in cells):
+            meta["client_ceiling"] = client_ceiling(profile, args.bound_threshold, server_cpus, out / "raw")
+            print(f"note: {ceiling_sentence(meta['client_ceiling'])}", file=sys.stderr)
         for index, cell in enumerate(cells, 1):
             progress.begin(index, cell.scenario.name, cell.server, cell.run)
             base_url = f"http://{args.nginx_host}:{by_server[cell.server].port}"

@@ -110,9 +110,10 @@ def context(target: Target) -> dict:
 
 
 def render(target: Target) -> tuple[str, str]:
-    """The main config and the site template (still holding ${NGINX_*}) for this target."""
+    """The main config (its tunables filled in: the image's entrypoint only fills conf.d's) and the
+    site template (still holding ${NGINX_*}) for this target."""
     templates, values = environment(), context(target)
-    main = templates.get_template("nginx.conf.j2").render(values)
+    main = substitute_tunables(templates.get_template("nginx.conf.j2").render(values))
     site = templates.get_template("site.conf.j2").render(values)
     return main, site
 

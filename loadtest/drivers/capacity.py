@@ -2,33 +2,25 @@
 
 The websocket-shootout method (hashrocket): add clients to one room in steps; after each step
 time a series of broadcasts from one member to all of them; stop when a handshake fails, a
-broadcast does not reach everyone, or the broadcast p95 passes the bound (250 ms). A
-broadcast's time is until its last member received it, so it covers the whole fan-out.
+broadcast does not reach everyone, the broadcast p95 passes the bound (250 ms), or the load
+client itself was saturated during the broadcasts. A broadcast's time is until its last member
+received it, so it covers the whole fan-out.
+
+The client is loadtest.drivers.wsload, a process of its own (compiled framing); this module holds
+the rules of the ramp and starts the client, reading its steps as they come.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import resource
-import time
+import subprocess
+import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
-import gevent
-import gevent.event
-import gevent.pool
-import websocket
-
-from loadtest.drivers import ws_client
-from loadtest.measuring.percentiles import summarize
-
-CONNECT_CONCURRENCY = 50  # handshakes in flight at once while adding a step
-BROADCAST_TIMEOUT_S = 2.0  # a broadcast not complete by then counts its missing deliveries lost
-BROADCAST_GAP_S = 0.05
-# A member counts once its handshake is done, but a server may join it to the room's group just
-# after (Channels: accept() before group_add()); give the step's last joins time to land.
-SETTLE_AFTER_STEP_S = 0.5
+from loadtest.measuring.demand import Usage, UsageMeter
+from loadtest.scenarios.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -39,6 +31,11 @@ class Step:
     lost: int  # deliveries still missing when a broadcast timed out
     p50_ms: float | None
     p95_ms: float | None
+    # The client's demand (its thread on a CPU or waiting for one) while the broadcasts were in
+    # flight, and whether that passed the threshold; None when the kernel does not say.
+    loadgen_demand_pct: float | None = None
+    loadgen_bound: bool | None = False
+    dropped: int = 0  # members whose connection ended before the ramp did
 
     def passed(self, bound_ms: float) -> bool:
         return (
@@ -51,15 +48,25 @@ class Step:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Step:
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
 
 def clients_held(steps: list[Step], bound_ms: float) -> int:
-    """The most clients of the last step that passed, counting from the first step on."""
+    """The most clients of the last step that passed with the client unsaturated, from the first on."""
     held = 0
     for step in steps:
-        if not step.passed(bound_ms):
+        if not step.passed(bound_ms) or step.loadgen_bound:
             break
         held = step.clients
     return held
+
+
+def generator_bound(steps: list[Step]) -> bool:
+    """The ramp ended because the client, not the server, was saturated."""
+    return bool(steps) and steps[-1].loadgen_bound is True
 
 
 def why_stopped(steps: list[Step], bound_ms: float, max_clients: int) -> str:
@@ -67,6 +74,9 @@ def why_stopped(steps: list[Step], bound_ms: float, max_clients: int) -> str:
     if not steps:
         return "no step ran"
     last = steps[-1]
+    if last.loadgen_bound:
+        return (f"load generator bound at {last.clients} clients (its demand {last.loadgen_demand_pct:.0f} % "
+                f"of a core during the broadcasts): the server held at least {clients_held(steps, bound_ms)}")
     if last.handshake_failures:
         return (
             f"{last.handshake_failures} handshakes failed at {last.clients + last.handshake_failures} clients"
@@ -80,137 +90,45 @@ def why_stopped(steps: list[Step], bound_ms: float, max_clients: int) -> str:
     return "deadline reached"
 
 
-def raise_fd_limit() -> int:
-    """Let this process open as many sockets as the hard limit allows; returns the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+def held_text(steps: list[Step], bound_ms: float) -> str:
+    """The figure as a reader should take it: a lower bound when the client was the limit."""
+    held = clients_held(steps, bound_ms)
+    return f"at least {held:,} (load generator bound)" if generator_bound(steps) else f"{held:,}"
 
 
-class Broadcast:
-    """Arrivals of the one broadcast in flight."""
-
-    def __init__(self):
-        self.message_id: str | None = None
-        self.expected = 0
-        self.arrived = 0
-        self.started = 0.0
-        self.finished = 0.0
-        self.done = gevent.event.Event()
-
-    def begin(self, message_id: str, expected: int) -> None:
-        self.message_id, self.expected, self.arrived = message_id, expected, 0
-        self.done.clear()
-        self.started = time.perf_counter()
-
-    def arrive(self, message_id: str) -> None:
-        if message_id != self.message_id:
-            return  # a late copy of an earlier, timed-out broadcast
-        self.arrived += 1
-        if self.arrived >= self.expected:
-            self.finished = time.perf_counter()
-            self.done.set()
+def client_command(url: str, profile: Profile, bound_threshold: float) -> list[str]:
+    return [
+        sys.executable, "-m", "loadtest.drivers.wsload", "--url", url,
+        "--step", str(profile.capacity_step), "--max-clients", str(profile.capacity_max_clients),
+        "--broadcasts", str(profile.capacity_broadcasts), "--bound-ms", str(profile.capacity_bound_ms),
+        "--deadline-s", str(profile.capacity_deadline_s), "--bound-threshold", str(bound_threshold),
+    ]
 
 
-def _listen(ws: websocket.WebSocket, broadcast: Broadcast) -> None:
-    while True:
-        try:
-            event = json.loads(ws_client.receive(ws))
-        except (ws_client.Closed, OSError, websocket.WebSocketException, ValueError):
-            return  # its missing deliveries show up as lost
-        if event.get("type") == "chat":
-            broadcast.arrive(event.get("message"))
-
-
-class Ramp:
-    """Clients in one room, added step by step, each with a greenlet counting what it receives."""
-
-    def __init__(self, events, url: str, name: str):
-        self.events, self.url, self.name = events, url, name
-        self.clients: list[websocket.WebSocket] = []
-        self.listeners = gevent.pool.Group()
-        self.broadcast = Broadcast()
-
-    def add(self, count: int) -> int:
-        """Open count more clients; returns how many handshakes failed."""
-
-        def open_one(_):
-            ws = ws_client.connect(self.events, self.url, f"{self.name} connect")
-            if ws is not None:
-                ws.settimeout(None)  # listeners block until a message or the close
-                self.clients.append(ws)
-                self.listeners.spawn(_listen, ws, self.broadcast)
-            return ws is None
-
-        return sum(gevent.pool.Pool(CONNECT_CONCURRENCY).imap_unordered(open_one, range(count)))
-
-    def time_broadcasts(self, count: int) -> tuple[list[float], int]:
-        """(completion times in ms, deliveries lost) of count broadcasts from the first client."""
-        times, lost = [], 0
-        for number in range(count):
-            message_id = f"b{len(self.clients)}-{number}"
-            self.broadcast.begin(message_id, len(self.clients))
-            body = {"message": message_id, "sent_at": time.time(), "id": "capacity"}
-            try:
-                self.clients[0].send(json.dumps(body))
-            except (OSError, websocket.WebSocketException) as error:
-                ws_client.report(self.events, self.name, 0, exception=error)
-                return times, lost + len(self.clients)
-            if self.broadcast.done.wait(BROADCAST_TIMEOUT_S):
-                elapsed = (self.broadcast.finished - self.broadcast.started) * 1000
-                times.append(elapsed)
-                ws_client.report(self.events, self.name, elapsed)
-            else:
-                missing = self.broadcast.expected - self.broadcast.arrived
-                lost += missing
-                problem = RuntimeError(f"broadcast incomplete after {BROADCAST_TIMEOUT_S} s")
-                ws_client.report(self.events, self.name, BROADCAST_TIMEOUT_S * 1000, exception=problem)
-            gevent.sleep(BROADCAST_GAP_S)
-        return times, lost
-
-    def close(self) -> None:
-        self.listeners.kill(block=False)
-
-        def close_one(ws):
-            with contextlib.suppress(OSError, websocket.WebSocketException):  # already dropped
-                ws.send_close()
-            ws.shutdown()
-
-        gevent.pool.Pool(CONNECT_CONCURRENCY).map(close_one, self.clients)
-        self.clients.clear()
-
-
-def ramp(
-    events,
-    url: str,
-    name: str,
-    *,
-    step: int,
-    max_clients: int,
-    broadcasts: int,
-    bound_ms: float,
-    deadline_s: float,
-    on_step: Callable[[Step], None] = lambda step: None,
-) -> list[Step]:
-    """Run the ramp until it fails a step, reaches max_clients or its deadline; returns the steps."""
-    raise_fd_limit()
+def run_client(url: str, profile: Profile, bound_threshold: float, log: Path,
+               on_step: Callable[[Step], None]) -> tuple[list[Step], dict, Usage]:
+    """Run the client to the end of its ramp: (its steps, its closing summary, its own usage over
+    the ramp, read as wrk's is, while it still exists). RuntimeError when it failed."""
     steps: list[Step] = []
-    deadline = time.monotonic() + deadline_s
-    clients = Ramp(events, url, name)
-    try:
-        while len(clients.clients) < max_clients and time.monotonic() < deadline:
-            failures = clients.add(min(step, max_clients - len(clients.clients)))
-            gevent.sleep(SETTLE_AFTER_STEP_S)
-            times, lost = clients.time_broadcasts(broadcasts) if clients.clients else ([], 0)
-            latencies = summarize(times)
-            result = Step(
-                len(clients.clients), failures, len(times), lost, latencies["p50_ms"], latencies["p95_ms"]
-            )
-            steps.append(result)
-            on_step(result)
-            if not result.passed(bound_ms):
-                break
-    finally:
-        clients.close()
-    return steps
+    done: dict = {}
+    with open(log, "w") as errors:
+        process = subprocess.Popen(client_command(url, profile, bound_threshold), stdout=subprocess.PIPE,
+                                   stderr=errors, text=True)
+        try:
+            usage_meter = UsageMeter(process.pid)
+            usage_meter.start()
+            for line in process.stdout:
+                event = json.loads(line)
+                if event["event"] == "step":
+                    steps.append(Step.from_dict(event))
+                    on_step(steps[-1])
+                elif event["event"] == "done":
+                    done = event
+                    break
+            usage = usage_meter.stop()  # before it is reaped: a zombie still has its counters
+            code = process.wait(timeout=30)
+        finally:
+            process.kill()
+    if code != 0 or not done:
+        raise RuntimeError(f"the capacity client exited with {code}: {log.read_text().strip()[-400:]}")
+    return steps, done, usage

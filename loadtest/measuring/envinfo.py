@@ -25,6 +25,7 @@ PACKAGES = (
     "gevent",
     "geventhttpclient",
     "websocket-client",
+    "picows",
     "matplotlib",
 )
 

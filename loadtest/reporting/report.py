@@ -20,7 +20,7 @@ from pathlib import Path
 from loadtest.reporting import charts, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
 from loadtest.reporting.results import CellResult, summarize_runs
-from loadtest.reporting.tables import Table, section_tables
+from loadtest.reporting.tables import Table, ceiling_sentence, section_tables
 from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 
 TITLE = "Server benchmark"
@@ -93,6 +93,7 @@ def _meta_lines(results: dict) -> list[str]:
         f"warm-up {meta['warmup_s']} s, measured {meta['measure_s']:.1f} s, {meta['runs']} run(s) per cell",
         _budget_line(meta),
         f"load generator bound when a thread wants over {meta['bound_threshold'] * 100:.0f} % of a core",
+        ceiling_sentence(meta.get("client_ceiling")),
         f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, "
         f"kernel {env['kernel']}, Python {env['python']}",
         "versions: "
@@ -301,12 +302,13 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
 # ---------------------------------------------------------------------------------------- files
 
 
-def build_sections(summaries, cells: Cells, samples: dict, directory: Path) -> list[Section]:
+def build_sections(summaries, cells: Cells, samples: dict, directory: Path,
+                   ceiling: dict | None = None) -> list[Section]:
     """Every scenario's section, its charts drawn and saved as PNG beside the report."""
     colours = cells.lineup.colours()
     descriptions = {s.name: s.description for s in SCENARIOS}
     sections = []
-    for name, tables in section_tables(summaries, cells.lineup.names).items():
+    for name, tables in section_tables(summaries, cells.lineup.names, ceiling).items():
         section = Section(name, descriptions.get(name, ""), tables=tables)
         rows = [cells.get(name, server) for server in cells.lineup.names]
         rows = [row for row in rows if row is not None]
@@ -339,7 +341,8 @@ def write(directory: Path) -> None:
     found = findings(summaries, cells.lineup, errors)
     figure = heatmap.heatmap(cells)
     heat_svg = charts.save(figure, "heatmap", directory / "charts") if figure is not None else None
-    sections = build_sections(summaries, cells, samples, directory / "charts")
+    ceiling = results["meta"].get("client_ceiling")
+    sections = build_sections(summaries, cells, samples, directory / "charts", ceiling)
     markdown = render_markdown(results, cells, found, sections, heat_svg is not None)
     (directory / "report.md").write_text(markdown)
     (directory / "report.html").write_text(render_html(results, cells, found, sections, heat_svg))

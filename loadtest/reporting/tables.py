@@ -141,11 +141,27 @@ def chat_table(summaries: list[Summary]) -> Table | None:
     return Table("chat fan-out: lost messages", headers, rows)
 
 
-def capacity_table(summaries: list[Summary]) -> Table | None:
+def ceiling_sentence(ceiling: dict | None) -> str:
+    """The ceiling as the report states it."""
+    if not ceiling:
+        return ("WebSocket load client's own ceiling: not measured in this run (it is measured with "
+                "every ws_capacity ramp)")
+    if "error" in ceiling:
+        return f"WebSocket load client's own ceiling: could not be measured ({ceiling['error']})"
+    held = ceiling["held"]
+    if "load generator bound" not in held and ceiling["clients_held"] < ceiling["max_clients"]:
+        # The reference server (or the machine) ran out before the client did.
+        held = f"at least {held} (the client was not saturated when the ramp ended)"
+    return (f"WebSocket load client's own ceiling on this machine: {held} members at broadcast "
+            f"p95 <= {ceiling['bound_ms']:.0f} ms, against a broadcast server with no Django on CPUs "
+            f"{ceiling['server_cpus']} ({ceiling['stopped_because']})")
+
+
+def capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Table | None:
     rows = [
         [
             s.server,
-            fmt(s.extra.get("clients_held")),
+            s.extra.get("held") or fmt(s.extra.get("clients_held")),
             fmt(s.p95_ms, 1),
             s.extra.get("stopped_because", ""),
             validity(s),
@@ -156,8 +172,35 @@ def capacity_table(summaries: list[Summary]) -> Table | None:
     if not rows:
         return None
     headers = ["server", "clients held", "broadcast p95 ms there", "ramp stopped because", "valid"]
-    note = "Most clients in one room while a broadcast reaches all of them within the p95 bound."
+    note = ("Most clients in one room while a broadcast reaches all of them within the p95 bound. "
+            f"{ceiling_sentence(ceiling)}.")
     return Table("WebSocket connection capacity", headers, rows, note)
+
+
+def capacity_steps_table(summaries: list[Summary]) -> Table | None:
+    """Every step of every ramp: where the latency went, and whether the client kept up."""
+    rows = [
+        [
+            s.server,
+            fmt(step["clients"]),
+            fmt(step["p50_ms"], 1),
+            fmt(step["p95_ms"], 1),
+            fmt(step["handshake_failures"]),
+            fmt(step["lost"]),
+            fmt(step.get("loadgen_demand_pct")),
+            {True: "NO: load generator bound", None: "unknown"}.get(step.get("loadgen_bound"), "yes"),
+        ]
+        for s in summaries
+        if s.kind == "ws_capacity"
+        for step in s.extra.get("steps", [])
+    ]
+    if not rows:
+        return None
+    headers = ["server", "clients", "broadcast p50 ms", "p95 ms", "handshakes failed", "lost",
+               "client demand % (broadcasts)", "client kept up"]
+    note = ("The client's demand is its thread on a CPU or waiting for one while the step's broadcasts "
+            "were in flight; past the threshold the step measured the client and ends the ramp.")
+    return Table("Capacity ramps, step by step", headers, rows, note)
 
 
 def handshake_table(summaries: list[Summary]) -> Table | None:
@@ -171,20 +214,22 @@ def handshake_table(summaries: list[Summary]) -> Table | None:
     return Table("WebSocket handshake against WSGI servers", ["server", "answers (attempts)"], rows)
 
 
-def section_tables(summaries: list[Summary], order: list[str] | None = None) -> dict[str, list[Table]]:
+def section_tables(summaries: list[Summary], order: list[str] | None = None,
+                   ceiling: dict | None = None) -> dict[str, list[Table]]:
     """Each scenario's tables, in scenario order: its own, and the check that reads it."""
     sections = {
         name: [scenario_table(name, summaries, order)]
         for name in scenario_order(summaries)
         if next(s.kind for s in summaries if s.scenario == name) not in SPECIAL_KINDS
     }
-    extras = {
-        "plaintext_wrk": wrk_table(summaries),
-        "ws_chat": chat_table(summaries),
-        "ws_capacity": capacity_table(summaries),
-        "ws_handshake": handshake_table(summaries),
-    }
-    for name, table in extras.items():
+    extras = [
+        ("plaintext_wrk", wrk_table(summaries)),
+        ("ws_chat", chat_table(summaries)),
+        ("ws_capacity", capacity_table(summaries, ceiling)),
+        ("ws_capacity", capacity_steps_table(summaries)),
+        ("ws_handshake", handshake_table(summaries)),
+    ]
+    for name, table in extras:
         if table is not None:
             sections.setdefault(name, []).append(table)
     return {name: sections[name] for name in scenario_order(summaries) if name in sections}

@@ -93,6 +93,7 @@ class Measurement:
         if log_bytes is not None and measured.get("requests"):
             per_request = round(log_bytes / measured["requests"])
             measured.setdefault("extra", {})["log_bytes_per_request"] = per_request
+        bound = measured.pop("loadgen_bound", is_loadgen_bound(usage, self.settings.bound_threshold))
         result = CellResult(
             server=self.cell.server,
             scenario=self.cell.scenario.name,
@@ -103,7 +104,7 @@ class Measurement:
             server_cpu_s=_rounded(cpu_s),
             loadgen_cpu_pct=_rounded(usage.cpu_pct, 1),
             loadgen_demand_pct=_rounded(usage.demand_pct, 1),
-            loadgen_bound=is_loadgen_bound(usage, self.settings.bound_threshold),
+            loadgen_bound=bound,
             stack_cpu_s=_rounded(self.window.stack_cpu_s),
             **measured,
         )
@@ -225,39 +226,32 @@ def run_capacity_cell(
     cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
 ) -> tuple[CellResult, list[float]]:
     profile = settings.profile
-    env = Environment(user_classes=[], host=base_url)
-    runner = env.create_local_runner()  # wires the request events into env.stats for the CSVs
     room_path = cell.scenario.path.format(room=f"capacity-{uuid.uuid4().hex[:8]}")
+    url = to_ws_url(base_url, room_path)
     with Measurement(cell, settings, meter) as measurement:
-        try:
-            steps = capacity.ramp(
-                env.events,
-                to_ws_url(base_url, room_path),
-                cell.scenario.name,
-                step=profile.capacity_step,
-                max_clients=profile.capacity_max_clients,
-                broadcasts=profile.capacity_broadcasts,
-                bound_ms=profile.capacity_bound_ms,
-                deadline_s=profile.capacity_deadline_s,
-                on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
-            )
-        finally:
-            runner.quit()
-    write_locust_csvs(env, settings.csv_dir / cell.key)
+        steps, done, usage = capacity.run_client(
+            url, profile, settings.bound_threshold, settings.csv_dir / f"{cell.key}_wsload.log",
+            on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
+        )
+        measurement.close(usage)
     held = capacity.clients_held(steps, profile.capacity_bound_ms)
     last_good = next((s for s in reversed(steps) if s.clients == held), None)
+    bound = capacity.generator_bound(steps)
+    unknown = any(s.loadgen_bound is None for s in steps)
     return measurement.result(
         held,
         requests=sum(s.broadcasts for s in steps),
         p50_ms=last_good.p50_ms if last_good else None,
         p95_ms=last_good.p95_ms if last_good else None,
         failures=sum(s.handshake_failures + s.lost for s in steps),
+        failure_kinds=done.get("handshake_errors", {}),
+        # Per step, from the client's demand while broadcasts were in flight, not over the ramp.
+        loadgen_bound=True if bound else (None if unknown else False),
         extra={
             "clients_held": held,
+            "held": capacity.held_text(steps, profile.capacity_bound_ms),
             "bound_ms": profile.capacity_bound_ms,
-            "stopped_because": capacity.why_stopped(
-                steps, profile.capacity_bound_ms, profile.capacity_max_clients
-            ),
+            "stopped_because": done["stopped_because"],
             "steps": [s.as_dict() for s in steps],
         },
     ), []

@@ -1,11 +1,12 @@
 """The capacity ramp's verdict (clients held, why it stopped) on recorded steps."""
 
-from loadtest.drivers.capacity import Step, clients_held, why_stopped
+from loadtest.drivers.capacity import Step, clients_held, held_text, why_stopped
 
 
-def step(clients, p95, failures=0, lost=0):
+def step(clients, p95, failures=0, lost=0, demand=30.0, bound=False):
     return Step(
-        clients=clients, handshake_failures=failures, broadcasts=10, lost=lost, p50_ms=p95 / 2, p95_ms=p95
+        clients=clients, handshake_failures=failures, broadcasts=10, lost=lost, p50_ms=p95 / 2, p95_ms=p95,
+        loadgen_demand_pct=demand, loadgen_bound=bound,
     )
 
 
@@ -37,3 +38,11 @@ def test_reaching_the_maximum():
     assert clients_held(steps, 250) == 200
     assert why_stopped(steps, 250, 200) == "reached the profile's maximum of 200 clients"
     assert clients_held([], 250) == 0
+
+
+def test_a_step_the_client_could_not_keep_up_with_ends_the_ramp_as_a_lower_bound():
+    steps = [step(100, 20), step(200, 60), step(300, 120, demand=93.0, bound=True)]
+    assert clients_held(steps, 250) == 200  # fast enough, but measured by a saturated client
+    assert held_text(steps, 250) == "at least 200 (load generator bound)"
+    assert why_stopped(steps, 250, 3000).startswith("load generator bound at 300 clients (its demand 93 %")
+    assert held_text(steps[:2], 250) == "200"

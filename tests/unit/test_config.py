@@ -52,6 +52,14 @@ def test_host_nginx_config_passes_nginx_t(tmp_path):
     assert "syntax is ok" in result.stderr
 
 
+def test_worker_connections_is_a_tunable_of_the_one_main_template(monkeypatch, tmp_path):
+    # Two sockets per proxied WebSocket: the capacity ramp needs far more than nginx's default.
+    assert "worker_connections 32768;" in render.render(render.host_target(tmp_path))[0]
+    monkeypatch.setenv("NGINX_WORKER_CONNECTIONS", "4096")
+    for target in (render.host_target(tmp_path), render.CONTAINER):
+        assert "worker_connections 4096;" in render.render(target)[0]
+
+
 def test_container_config_routes_by_service_name_and_keeps_tunables_for_envsubst(tmp_path):
     render.write_container_config(tmp_path)
     site = (tmp_path / "default.conf.template").read_text()

@@ -1,0 +1,1 @@
+"""What the harness measures itself against: servers with no Django, for the client's own ceiling."""

@@ -1,0 +1,68 @@
+"""A minimal WebSocket broadcast server with no Django: the load client's own ceiling.
+
+    python -m loadtest.reference.broadcast_server --port 9001
+
+Every JSON text frame from any client goes to every connected client as a chat event, as the
+chat room's group send does, but in compiled framing (picows) on uvloop with nothing else in the
+way. Run on the server CPUs against the capacity ramp, its figure is what the client can measure
+at most: a server's figure near it says as much about the client as about the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+
+import picows
+import uvloop
+
+
+class Room(picows.WSListener):
+    members: set[picows.WSTransport] = set()
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.members.add(transport)
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == picows.WSMsgType.TEXT:
+            try:
+                event = json.loads(frame.get_payload_as_bytes())
+            except ValueError:
+                transport.send_close(picows.WSCloseCode.UNSUPPORTED_DATA)  # 1003, as the chat does
+                transport.disconnect()
+                return
+            # The chat consumer's event, so a client reads both servers the same way.
+            payload = json.dumps({**event, "type": "chat", "server": "broadcast-reference"}).encode()
+            for member in self.members:
+                member.send(picows.WSMsgType.TEXT, payload)
+        elif frame.msg_type == picows.WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.members.discard(transport)
+
+
+async def serve(host: str, port: int) -> None:
+    server = await picows.ws_create_server(lambda request: Room(), host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"listening on {host}:{port}", flush=True)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvloop.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -39,7 +39,8 @@ QUICK = Profile(
     runs=1,
     warmup_s=1.0,
     measure_s=8.0,
-    min_measure_s=3.0,
+    # Eight servers fit 300 s with 2.7 s windows; test_profiles fails when servers.toml outgrows it.
+    min_measure_s=2.5,
     budget_s=300.0,
     http_users=32,
     ws_users=32,

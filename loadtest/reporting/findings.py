@@ -271,7 +271,7 @@ def invalid_line(cells: Cells, errors: dict[tuple[str, str], str]) -> str:
     ]
     if not bad:
         return "**Every cell is valid:** no load generator was the limit and no cell failed."
-    return f"**Not results (invalid cells, hatched below):** {'; '.join(bad)}."
+    return f"**Not results (invalid cells, hatched in the heat map):** {'; '.join(bad)}."
 
 
 def wrk_line(cells: Cells) -> str | None:

@@ -222,7 +222,7 @@ ul.findings li { margin: 0.2rem 0; max-width: none; line-height: 1.42; }
 .scroll { overflow-x: auto; max-width: 100%; }
 figure { margin: 0.5rem 0; } figcaption, .note { color: var(--muted); font-size: 0.88rem; max-width: 80ch; }
 svg { width: 100%; height: auto; display: block; }
-.heat svg { min-width: 36rem; max-width: 54rem; }
+.heat svg { min-width: 46rem; max-width: 54rem; }
 .pair { display: grid; grid-template-columns: minmax(0, 24rem) minmax(0, 1fr); gap: 1.25rem;
         align-items: start; }
 .pair .charts svg { max-width: 24rem; }

@@ -201,7 +201,13 @@ class Comparison:
 def compare(a: Run, b: Run) -> Comparison:
     reasons = refusals(a, b)
     if reasons:
-        raise NotComparable("the runs are not comparable:\n  " + "\n  ".join(reasons))
+        hint = ""
+        if any("measure_s" in reason for reason in reasons):
+            # The quick profile fits its window to the plan's size: another server list, scenario
+            # list or RUNS gives another window.
+            hint = ("\nThe quick profile sizes the measured window to the plan: bench both runs with the "
+                    "same SERVERS, SCENARIOS and RUNS, or the same `python -m loadtest.bench --measure S`.")
+        raise NotComparable("the runs are not comparable:\n  " + "\n  ".join(reasons) + hint)
     rated = [key for key in a.cells if key in b.cells and a.cells[key][0].kind != "ws_handshake"]
     return Comparison(a, b, changes(a, b), {key: cell_changes(a.cells[key], b.cells[key]) for key in rated})
 

@@ -47,6 +47,7 @@ def test_runs_with_different_windows_are_refused_with_the_reason(tmp_path):
     assert done.returncode == 2
     assert "bench-compare: the runs are not comparable:" in done.stderr
     assert "scenario setting measure_s: 8.0 vs 5.0" in done.stderr
+    assert "bench both runs with the same SERVERS, SCENARIOS and RUNS" in done.stderr  # what to do
     assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
 
 

@@ -212,10 +212,10 @@ def websocket_story(cells: Cells) -> str | None:
         ranked = [(s, cells.family_ratio("websocket", s)) for s in asgi]
         ranked = sorted([(s, r) for s, r in ranked if r is not None], key=lambda pair: -pair[1])
         if len(ranked) == 1:
-            cell = cells.get(names[0], ranked[0][0])
-            rate = _fmt(cell.req_per_server_cpu_s if cell else None)
-            parts.append(f"{ranked[0][0]}, the only ASGI server here, carried {names[0]} at {rate} "
-                         "round trips per server CPU second")
+            only = ranked[0][0]
+            rates = [f"{name} at {_fmt(cells.value(name, only))}" for name in names
+                     if cells.value(name, only) is not None]  # its valid cells only
+            parts.append(f"{only}, the only ASGI server here, carried {_join(rates)} per server CPU second")
         elif ranked:
             base = cells.baseline(names[0])
             parts.append(
@@ -270,6 +270,8 @@ def invalid_line(cells: Cells, errors: dict[tuple[str, str], str]) -> str:
         if (cell := cells.get(name, server)) is not None and not cell.valid
     ]
     if not bad:
+        if not cells.by:
+            return "**No cell finished:** there is nothing to report yet."
         return "**Every cell is valid:** no load generator was the limit and no cell failed."
     return f"**Not results (invalid cells, hatched in the heat map):** {'; '.join(bad)}."
 

@@ -90,3 +90,17 @@ def test_the_heat_map_is_ratios_to_each_family_baseline():
     assert table.ratio("db", "uvicorn") is None  # failed: no figure
     assert heatmap.columns(table) == ["plaintext", "json", "db", "wait_async", "ws_echo"]  # no checks
     assert heatmap.heatmap(table) is not None
+
+
+def test_a_lone_asgi_server_is_described_by_its_valid_cells_only():
+    cells = [
+        CellResult("uvicorn", "ws_echo", "ws_echo", 1, rps=1600.0, req_per_server_cpu_s=800.0,
+                   loadgen_bound=True),
+        CellResult("uvicorn", "ws_chat", "ws_chat", 1, rps=400.0, req_per_server_cpu_s=1000.0),
+    ]
+    meta = {"servers": [{"name": "uvicorn", "protocol": "asgi"}]}
+    found = findings(summarize_runs(cells), lineup.from_meta(meta), {})
+    assert "uvicorn, the only ASGI server here, carried ws_chat at 1,000 per server CPU second" in line(
+        found, "WebSockets")
+    assert "ws_echo @ uvicorn (load generator bound)" in line(found, "Not results")
+    assert line(findings([], lineup.from_meta(meta), {}), "No cell finished")

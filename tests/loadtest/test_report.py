@@ -102,7 +102,10 @@ def test_report_from_recorded_results(tmp_path):
     markdown, html = write_report(tmp_path)
 
     assert "| uvicorn | NO: load generator bound | 4,000 |" in markdown
-    assert "| gunicorn | 1,300 | 1,400 | 1.08 |" in markdown  # Locust vs wrk ratio
+    assert "| gunicorn | 1,300 | 1,400 | 1.08 | Locust measured the server |" in markdown  # Locust vs wrk
+    assert "| uvicorn | 4,000 | 9,000 | 2.25 | the server outran Locust: Locust's rps is a floor |" \
+        in markdown
+    assert "client's own ceiling: not measured in this run" in markdown
     assert "| uvicorn | 50 |" in markdown  # clients held
     assert "handshake refused: HTTP 501 × 10" in markdown
     # The summary names the invalid cell, and the heat map comes before any scenario's table.
@@ -152,3 +155,22 @@ def test_the_budgets_are_stated():
     assert "load generator (Locust, wrk) on CPUs 0" in line
     assert "WEB_CONCURRENCY gunicorn 2 (3 processes), uvicorn 2 (4 processes)" in line
     assert report._budget_line(META) == "CPUs: load generator [0], servers [1]"  # older results.json
+
+
+def test_capacity_reads_as_a_lower_bound_beside_the_clients_own_ceiling(tmp_path):
+    steps = [
+        {"clients": 250, "handshake_failures": 0, "broadcasts": 10, "lost": 0, "p50_ms": 40, "p95_ms": 60,
+         "loadgen_demand_pct": 35.0, "loadgen_bound": False},
+        {"clients": 500, "handshake_failures": 0, "broadcasts": 10, "lost": 0, "p50_ms": 90, "p95_ms": 120,
+         "loadgen_demand_pct": 92.0, "loadgen_bound": True},
+    ]
+    extra = {"clients_held": 250, "held": "at least 250 (load generator bound)", "bound_ms": 250,
+             "stopped_because": "load generator bound at 500", "steps": steps}
+    capacity = CellResult("uvicorn", "ws_capacity", "ws_capacity", 1, users=250, p95_ms=60,
+                          loadgen_bound=True, extra=extra)
+    ceiling = {"clients_held": 5000, "held": "5,000", "bound_ms": 250, "max_clients": 10000,
+               "server_cpus": "1", "stopped_because": "broadcast p95 260 ms > 250 ms at 5250 clients"}
+    markdown, _ = write_report(tmp_path, {**META, "client_ceiling": ceiling}, [capacity])
+    assert "| uvicorn | at least 250 (load generator bound) |" in markdown
+    assert "client's own ceiling on this machine: at least 5,000 (the client was not saturated" in markdown
+    assert "| uvicorn | 500 | 90.0 | 120.0 | 0 | 0 | 92 | NO: load generator bound |" in markdown

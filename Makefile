@@ -70,6 +70,7 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 test: deps venv venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
 	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
+	$(MAKE) --no-print-directory test-swarm
 
 test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
 	$(VENV)/bin/pytest tests/unit
@@ -233,10 +234,11 @@ swarm-up: .env venv ## Deploy the stack to the swarm this engine manages, REPLIC
 swarm-down: ## Remove the swarm stack (the database volume is kept)
 	@$(NO_ENV_FILE); $(PYTHON) -m stack.swarm down
 
-# The integration tests through a single-node swarm on loopback (created and left if the engine
-# is in none), plus tests/swarm: replicas, a rolling update and a killed replica under load.
-test-swarm: venv ## Integration and replica tests through the stack on Docker Swarm
+# The stack on a single-node swarm on loopback (created and left again if the engine is in
+# none): every port, replicas, a rolling update and a killed replica under load. The integration
+# suite runs through it too with `STACK=swarm pytest tests/integration` (not in CI: its time).
+test-swarm: venv ## Replica, rolling-update and failure tests through the stack on Docker Swarm
 	@if [ "$${SKIP_CONTAINERS:-0}" = 1 ]; then \
 	  echo "make test-swarm: SKIPPED (SKIP_CONTAINERS=1): the swarm stack was NOT tested"; \
 	  exit 0; fi; \
-	STACK=swarm $(VENV)/bin/pytest -o timeout_func_only=true tests/integration tests/swarm
+	STACK=swarm $(VENV)/bin/pytest -o timeout_func_only=true tests/swarm

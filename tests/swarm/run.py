@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -136,9 +137,17 @@ class SwarmRun(ComposeRun):
         """The replica address of every request nginx logged with this User-Agent (access log:
         `upstream=$upstream_addr`, "a:8000, b:8000" when nginx retried on the next replica)."""
         addresses = []
-        for container in self.containers("nginx"):
-            for line in self.run(["docker", "logs", container["Id"]]).splitlines():
-                if f'"{user_agent}"' in line and " upstream=" in line:
-                    tried = line.rsplit(" upstream=", 1)[1].split(", ")
-                    addresses.extend(address.rsplit(":", 1)[0] for address in tried)
+        for line in self.logs("nginx"):
+            if f'"{user_agent}"' in line and " upstream=" in line:
+                tried = line.rsplit(" upstream=", 1)[1].split(", ")
+                addresses.extend(address.rsplit(":", 1)[0] for address in tried)
         return addresses
+
+    def logs(self, name: str) -> list[str]:
+        """The log lines (stdout and stderr) of the service's running task containers."""
+        lines = []
+        for container in self.containers(name):
+            result = subprocess.run(["docker", "logs", container["Id"]], capture_output=True, text=True,
+                                    timeout=60, check=True)
+            lines += (result.stdout + result.stderr).splitlines()
+        return lines

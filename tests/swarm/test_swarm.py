@@ -1,8 +1,10 @@
 """The stack on Docker Swarm, with replicas: what one Compose container per server cannot show.
 
-Run by `make test-swarm` (STACK=swarm) after tests/integration on the same stack: every request
-can land on either replica of a server, a chat spans replicas of two ASGI servers, a rolling
-update drops nothing, and a killed replica is replaced with only its in-flight requests lost.
+Run by `make test-swarm` (STACK=swarm; `STACK=swarm pytest tests/integration` runs the integration
+suite through the same stack): every port answers, every request can land on either replica of
+a server, a chat spans replicas of two ASGI servers, the servers trust nginx without a fixed
+address, a rolling update drops nothing, and a killed replica is replaced with only its
+in-flight requests lost.
 """
 
 import json
@@ -32,6 +34,22 @@ MEMBERS = 16
 def tagged(tag: str) -> str:
     """A User-Agent no other request has, to find this test's requests in nginx's access log."""
     return f"swarm-test-{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def test_every_port_answers_with_its_server(stack, topology):
+    with httpx.Client(timeout=10) as client:
+        for port, name in topology.http_ports():
+            response = client.get(f"http://127.0.0.1:{port}/json")
+            assert response.status_code == 200, (port, response.text[:200])
+            assert response.headers["x-served-by"] == name, port
+    for port, name in topology.websocket_ports():
+        sock = websocket.create_connection(f"ws://127.0.0.1:{port}/ws/echo/", timeout=15,
+                                           origin=f"http://127.0.0.1:{port}")
+        try:
+            sock.send(f"echo {name}")
+            assert sock.recv() == f"echo {name}", port
+        finally:
+            sock.close()
 
 
 def test_every_server_has_its_replicas_behind_its_port(stack, topology):
@@ -79,6 +97,24 @@ def test_chat_spans_replicas_of_two_asgi_servers(stack, topology):
         agent = next(agent for member, agent, _ in members if member == server)
         reached = set(stack.upstreams(agent))
         assert reached == stack.task_addresses(server.name), (server.name, reached)
+
+
+def test_servers_trust_nginx_without_a_fixed_address(stack, topology):
+    """FORWARDED_ALLOW_IPS is the front network's subnet: Uvicorn, which logs the client address it
+    took from a trusted X-Forwarded-For, names the client nginx saw, not nginx's own address."""
+    server = topology["uvicorn"]
+    tag = uuid.uuid4().hex
+    response = httpx.get(f"http://127.0.0.1:{server.port}/json?trust={tag}", timeout=10)
+    assert response.status_code == 200
+    time.sleep(1)
+    seen_by_nginx = {line.split()[0] for line in stack.logs("nginx") if tag in line}
+    seen_by_uvicorn = {line.split(" - ")[0].split()[-1].rsplit(":", 1)[0]
+                       for line in stack.logs(server.name) if tag in line}
+    assert len(seen_by_nginx) == 1, seen_by_nginx
+    assert seen_by_uvicorn == seen_by_nginx, (seen_by_uvicorn, seen_by_nginx)
+    nginx_addresses = {container["NetworkSettings"]["Networks"][f"{stack.project}_front"]["IPAddress"]
+                       for container in stack.containers("nginx")}
+    assert not seen_by_uvicorn & nginx_addresses
 
 
 @pytest.mark.timeout(300)

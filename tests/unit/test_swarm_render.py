@@ -39,6 +39,8 @@ def test_every_server_in_servers_toml_is_a_replicated_service(rendered, topology
         # nginx has no fixed address: the servers trust the network only it and they are on.
         assert service["environment"]["FORWARDED_ALLOW_IPS"] == "10.213.60.0/24"
         assert service["networks"] == ["front", "back"]
+        # Swarm kills an unhealthy task: the 5 s check must fail for 30 s first, not 15.
+        assert service["healthcheck"]["retries"] == 6 and service["healthcheck"]["interval"] == "5s"
 
 
 def test_nothing_swarm_ignores_is_left_and_hardening_is_kept(rendered):

@@ -142,17 +142,22 @@ def test_killed_replica_is_replaced_and_only_its_requests_in_flight_fail(stack, 
     server = topology.production.http
     before = stack.wait_replicas(server.name, REPLICAS)
     victim = stack.containers(server.name)[0]
+    victim_task = victim["Config"]["Labels"]["com.docker.swarm.task.id"]
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50", max_seconds=240) as load:
         time.sleep(2)
         # SIGKILL, as the OOM killer or a lost node would: no graceful shutdown at all.
         stack.run(["docker", "kill", victim["Id"]])
         killed_at = time.monotonic()
+        deadline = killed_at + 60
+        while victim_task in stack.running_tasks(server.name):  # until Swarm has seen it die
+            assert time.monotonic() < deadline, "Swarm still counts the killed task as running"
+            time.sleep(0.5)
         after = stack.wait_replicas(server.name, REPLICAS, timeout=180)
         replaced_in = time.monotonic() - killed_at
         time.sleep(2)
     print(f"\nkilled one of {REPLICAS} {server.name} replicas under load: {dict(load.statuses)}, "
           f"replaced in {replaced_in:.0f} s, slowest request {load.slowest:.2f} s")
-    assert len(after - before) == 1, (before, after)
+    assert victim_task not in after and len(after - before) == 1, (victim_task, before, after)
     assert load.statuses[200] > 0
     # At most the requests in flight on the killed replica, which are at most the load's clients.
     assert load.failed <= load.concurrency, dict(load.statuses)

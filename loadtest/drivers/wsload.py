@@ -173,6 +173,108 @@ class Ramp:
         self.members.clear()
 
 
+class FanoutRoom:
+    """The chat fan-out: one sender paced, every member times each delivery against its sent_at."""
+
+    def __init__(self, expected_server: str | None):
+        self.expected_server = expected_server
+        self.connected = 0
+        self.sent: dict[str, int] = {}  # message id -> members connected when it was sent
+        self.delivered: dict[str, int] = {}
+        self.samples: list[float] = []
+        self.sampling = False
+        self.failures: dict[str, int] = {}
+
+    def fail(self, kind: str) -> None:
+        self.failures[kind[:160]] = self.failures.get(kind[:160], 0) + 1
+
+    def on_text(self, payload: bytes) -> None:
+        event = json.loads(payload)  # tens of members: decoding each is affordable here
+        if event.get("type") == "error":
+            self.fail(f"server error: {event.get('error')}")
+        elif event.get("type") == "chat":
+            if self.expected_server and event.get("server") != self.expected_server:
+                self.fail(f"broadcast from {event.get('server')!r}")
+            elif event.get("message") in self.sent:
+                self.delivered[event["message"]] = self.delivered.get(event["message"], 0) + 1
+                if self.sampling:
+                    self.samples.append((time.time() - event["sent_at"]) * 1000)
+
+    def lost(self) -> int:
+        return sum(max(0, expected - self.delivered.get(mid, 0)) for mid, expected in self.sent.items())
+
+
+class FanoutMember(picows.WSListener):
+    def __init__(self, room: FanoutRoom):
+        self.room = room
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.room.connected += 1
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == picows.WSMsgType.TEXT:
+            self.room.on_text(frame.get_payload_as_bytes())
+        elif frame.msg_type == picows.WSMsgType.CLOSE:
+            self.room.fail(f"closed by server: code {frame.get_close_code()}")
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.room.connected -= 1
+
+
+async def fanout(args: argparse.Namespace) -> dict:
+    """Members join; warm-up; then {"event": "measure"} ... {"event": "measured"} around the
+    measured window (the bench reads them as its window's edges); then a drain for late copies."""
+    room = FanoutRoom(args.expect_server)
+
+    async def join():
+        try:
+            transport, _ = await picows.ws_connect(
+                lambda: FanoutMember(room), args.url, websocket_handshake_timeout=HANDSHAKE_TIMEOUT_S,
+                extra_headers={"Origin": args.origin})
+            return transport
+        except (TimeoutError, OSError, picows.WSError) as error:
+            room.fail(f"{args.name} connect: {type(error).__name__}: {error}")
+            return None
+
+    members = [m for m in await asyncio.gather(*(join() for _ in range(args.members))) if m is not None]
+    if not members:
+        return {"messages_sent": 0, "deliveries_expected": 0, "lost": 0, "delivered": 0, "samples": [],
+                "failures": room.failures}
+    await asyncio.sleep(SETTLE_AFTER_STEP_S)
+    recording = False
+    sequence = 0
+
+    async def send_loop():
+        nonlocal sequence
+        while True:
+            sequence += 1
+            message_id = f"m{sequence}"
+            if recording:
+                room.sent[message_id] = room.connected
+            body = json.dumps({"message": message_id, "sent_at": time.time(), "id": "sender"})
+            members[0].send(picows.WSMsgType.TEXT, body.encode())
+            await asyncio.sleep(args.interval_s)
+
+    sender = asyncio.create_task(send_loop())
+    await asyncio.sleep(args.warmup_s)
+    recording = room.sampling = True
+    emit({"event": "measure"})
+    await asyncio.sleep(args.measure_s)
+    recording = room.sampling = False
+    emit({"event": "measured"})
+    sender.cancel()
+    await asyncio.sleep(args.grace_s)  # deliveries still under way count, late ones are lost
+    for transport in members:
+        transport.send_close(picows.WSCloseCode.GOING_AWAY)
+        transport.disconnect()
+    await asyncio.sleep(0.2)
+    return {"messages_sent": len(room.sent), "deliveries_expected": sum(room.sent.values()),
+            "lost": room.lost(), "delivered": len(room.samples), "samples": room.samples,
+            "failures": room.failures}
+
+
 def emit(event: dict) -> None:
     print(json.dumps(event), flush=True)
 
@@ -213,6 +315,7 @@ async def ramp(args: argparse.Namespace) -> tuple[list[Step], dict[str, int]]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("ramp", "fanout"), default="ramp")
     parser.add_argument("--url", required=True, help="ws:// URL of one chat room")
     parser.add_argument("--origin", help="Origin header (default: http:// and the URL's host)")
     parser.add_argument("--step", type=int, default=100, help="members added per step")
@@ -222,6 +325,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadline-s", type=float, default=180.0, help="the ramp never takes longer")
     parser.add_argument("--bound-threshold", type=float, default=0.8,
                         help="client demand (fraction of a core) that ends the ramp as load generator bound")
+    fan = parser.add_argument_group("fanout: members of one room, one paced sender, a measured window")
+    fan.add_argument("--members", type=int, default=20)
+    fan.add_argument("--interval-s", type=float, default=0.05, help="between two messages of the sender")
+    fan.add_argument("--warmup-s", type=float, default=1.0)
+    fan.add_argument("--measure-s", type=float, default=8.0)
+    fan.add_argument("--grace-s", type=float, default=2.0, help="after the window, for deliveries under way")
+    fan.add_argument("--expect-server", help="a broadcast from another server is a failure")
+    fan.add_argument("--name", default="ws_chat", help="the scenario's name, in failure kinds")
     args = parser.parse_args(argv)
     if args.origin is None:
         args.origin = f"http://{urlsplit(args.url).netloc}"
@@ -230,12 +341,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    clients = args.members if args.mode == "fanout" else args.max_clients
     try:
-        raise_fd_limit(args.max_clients)
-        check_ephemeral_ports(args.max_clients)
+        raise_fd_limit(clients)
+        check_ephemeral_ports(clients)
     except LimitError as error:
         print(f"wsload: {error}", file=sys.stderr)
         return 2
+    if args.mode == "fanout":
+        emit({"event": "done", **uvloop.run(fanout(args))})
+        return 0
     steps, handshake_errors = uvloop.run(ramp(args))
     emit({"event": "done", "steps": [s.as_dict() for s in steps], "handshake_errors": handshake_errors,
           "stopped_because": why_stopped(steps, args.bound_ms, args.max_clients)})

@@ -56,7 +56,8 @@ def heatmap(cells: Cells):
                 ax.text(x, y, "baseline\ninvalid", ha="center", va="center", color="#666", fontsize=7,
                         linespacing=0.9)
             else:
-                shade = norm(max(-SCALE, min(SCALE, math.log2(ratio))))
+                # A server that held no client at all is a ratio of 0: as far below as the scale goes.
+                shade = norm(max(-SCALE, min(SCALE, math.log2(ratio)))) if ratio > 0 else norm(-SCALE)
                 ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=COLOURS(shade), edgecolor="white"))
                 strong = abs(shade - 0.5) > 0.3
                 ax.text(x, y, f"{ratio:.2f}×", ha="center", va="center", fontsize=10,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from loadtest.drivers import capacity, wrk
-from loadtest.drivers.chat_room import ChatRoom
+from loadtest.drivers import capacity, chat_fanout, wrk
 from loadtest.drivers.users import user_class
 from loadtest.drivers.ws_client import to_ws_url
 from loadtest.measuring.demand import Usage, UsageMeter, combined, is_loadgen_bound
@@ -130,10 +130,7 @@ def run_locust_cell(
 ) -> tuple[CellResult, list[float]]:
     scenario, profile = cell.scenario, settings.profile
     users = users_for(cell, profile)
-    room = ChatRoom(f"bench-{uuid.uuid4().hex[:8]}", size=users) if scenario.kind == "ws_chat" else None
-    env = Environment(
-        user_classes=[user_class(scenario, expected_server=cell.server, room=room)], host=base_url
-    )
+    env = Environment(user_classes=[user_class(scenario, expected_server=cell.server)], host=base_url)
     recorder = Recorder(scenario.name, recording=False)
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_local_runner()
@@ -142,22 +139,12 @@ def run_locust_cell(
         runner.start(users, spawn_rate=users / min(0.5, profile.warmup_s / 2))
         progress.wait(profile.warmup_s, "warm-up", rate)
         env.stats.reset_all()
-        if room:
-            room.reset()
         recorder.recording = True
         with Measurement(cell, settings, meter) as measurement:
             progress.wait(scenario.duration_s or settings.measure_s, "measure", rate)
         recorder.recording = False
         write_locust_csvs(env, settings.csv_dir / cell.key)
         extra = {}
-        if room:
-            room.sending = False
-            progress.wait(scenario.params["grace_s"], "drain")
-            extra = {
-                "messages_sent": len(room.sent),
-                "deliveries_expected": room.expected(),
-                "lost": room.lost(),
-            }
         if scenario.kind == "ws_handshake":
             answers = {kind.split(": ", 1)[1]: count for kind, count in recorder.failures.items()}
             extra["answers"] = {**({"accepted (HTTP 101)": recorder.ok} if recorder.ok else {}), **answers}
@@ -257,7 +244,32 @@ def run_capacity_cell(
     ), []
 
 
-RUNNERS = {"wrk": run_wrk_cell, "ws_capacity": run_capacity_cell}
+def run_fanout_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    scenario, profile = cell.scenario, settings.profile
+    members = users_for(cell, profile)
+    url = to_ws_url(base_url, scenario.path.format(room=f"bench-{uuid.uuid4().hex[:8]}"))
+    line = chat_fanout.command(url, members, scenario.params["send_interval_s"], profile.warmup_s,
+                               settings.measure_s, scenario.params["grace_s"], cell.server, scenario.name)
+    measurement = Measurement(cell, settings, meter)
+    progress.show("warm-up")
+    timeout_s = profile.warmup_s + settings.measure_s + scenario.params["grace_s"] + 30
+    done = chat_fanout.run(line, settings.csv_dir / f"{cell.key}_wsload.log", measurement.__enter__,
+                           measurement.close, timeout_s)
+    failures = Counter(done["failures"])
+    return measurement.result(
+        members,
+        requests=done["delivered"],
+        rps=done["delivered"] / measurement.measured[0],
+        failures=sum(failures.values()),
+        failure_kinds=dict(failures.most_common(5)),
+        extra={key: done[key] for key in ("messages_sent", "deliveries_expected", "lost")},
+        **summarize(done["samples"]),
+    ), done["samples"]
+
+
+RUNNERS = {"wrk": run_wrk_cell, "ws_capacity": run_capacity_cell, "ws_chat": run_fanout_cell}
 
 
 def run_cell(

@@ -1,10 +1,14 @@
 """The compiled capacity client (its own process) against the reference broadcast server."""
 
+import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 from dataclasses import replace
+
+import pytest
 
 from loadtest.drivers import capacity
 from loadtest.running import ceiling
@@ -46,3 +50,42 @@ def test_too_low_a_file_limit_fails_loudly_before_connecting():
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "hard limit on open files is 256, the ramp needs 5064" in done.stderr
+
+
+@pytest.fixture
+def reference_room():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "loadtest.reference.broadcast_server", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().startswith("listening")
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def fanout(url: str, expected_server: str) -> tuple[list[dict], dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.drivers.wsload", "--mode", "fanout", "--url", url, "--members", "5",
+         "--warmup-s", "0.3", "--measure-s", "1", "--grace-s", "0.5", "--expect-server", expected_server],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    return events[:-1], events[-1]
+
+
+def test_fanout_marks_its_window_and_counts_every_delivery(reference_room):
+    window, done = fanout(reference_room, "broadcast-reference")
+    assert [event["event"] for event in window] == ["measure", "measured"]
+    assert done["messages_sent"] >= 10 and done["failures"] == {} and done["lost"] == 0
+    assert done["deliveries_expected"] == 5 * done["messages_sent"] == done["delivered"]
+    assert len(done["samples"]) == done["delivered"]
+    assert all(0 < sample < 2000 for sample in done["samples"])
+
+
+def test_fanout_counts_a_broadcast_from_another_server_as_a_failure(reference_room):
+    _, done = fanout(reference_room, "uvicorn")
+    assert done["delivered"] == 0 and done["failures"]["broadcast from 'broadcast-reference'"] > 0

@@ -173,3 +173,13 @@ async def test_concurrent_requests_never_share_a_thread_a_connection_or_a_transa
     # Each request gave its connection back to the psycopg pool when it finished.
     for executor in list(pool._free):
         assert await asyncio.wrap_future(executor.submit(lambda: connection.connection)) is None
+
+
+def test_the_deploy_check_still_demands_the_protective_middleware(settings):
+    """Django's W001-W003 are silenced for the inlined classes; config.W001 takes their place."""
+    from config.checks import protective_middleware_present
+
+    assert protective_middleware_present(None) == []
+    settings.MIDDLEWARE = [entry for entry in settings.MIDDLEWARE if "Security" not in entry]
+    (warning,) = protective_middleware_present(None)
+    assert warning.id == "config.W001" and "SecurityMiddleware" in warning.msg

@@ -1,6 +1,6 @@
-"""Book-keeping of one chat fan-out cell: who is in the room, what was sent, what arrived.
+"""Book-keeping of a Locust chat room (the web UI's chat users): who is in it, what was sent, what arrived.
 
-Shared by all the Locust users of the cell (they are greenlets in one process). A message
+Shared by all the Locust users of the room (they are greenlets in one process). A message
 counts as lost for each member that was in the room when it was sent and never received it.
 """
 
@@ -11,9 +11,8 @@ from collections import Counter
 
 
 class ChatRoom:
-    def __init__(self, name: str, size: int | None = None):
+    def __init__(self, name: str):
         self.name = name
-        self.size = size  # members expected; None: whatever the Locust runner is asked for
         self.members = 0
         self.sending = True
         self._joined = itertools.count()
@@ -30,7 +29,7 @@ class ChatRoom:
         self.members -= 1
 
     def is_full(self, target: int) -> bool:
-        return self.members >= (self.size or target)
+        return self.members >= target
 
     def next_message_id(self) -> str:
         return f"m{next(self._sequence)}"

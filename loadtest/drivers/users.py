@@ -208,9 +208,7 @@ def class_name(scenario: Scenario) -> str:
     return "".join(part.capitalize() for part in scenario.name.split("_")) + "User"
 
 
-def user_class(
-    scenario: Scenario, expected_server: str | None = None, room: ChatRoom | None = None
-) -> type[User]:
+def user_class(scenario: Scenario, expected_server: str | None = None) -> type[User]:
     """The Locust user class that runs scenario; expected_server turns on the X-Served-By check."""
     if scenario.kind not in BASES:
         raise ValueError(f"scenario {scenario.name} ({scenario.kind}) is not run by Locust users")
@@ -227,7 +225,7 @@ def user_class(
     if "pacing_s" in attributes:
         attributes["wait_time"] = constant_pacing(attributes.pop("pacing_s"))
     if scenario.kind == "ws_chat":
-        attributes["room"] = room or ChatRoom("locust")
+        attributes["room"] = ChatRoom("locust")  # the UI's room; the bench's chat cell is drivers/wsload
         attributes["path"] = scenario.path.format(room=attributes["room"].name)
         attributes.pop("grace_s")
     return type(class_name(scenario), (BASES[scenario.kind],), attributes)

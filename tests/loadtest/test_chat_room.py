@@ -2,7 +2,7 @@ from loadtest.drivers.chat_room import ChatRoom
 
 
 def test_lost_counts_each_member_that_missed_a_message():
-    room = ChatRoom("r", size=3)
+    room = ChatRoom("r")
     for _ in range(3):
         room.join()
     room.record_sent("m0")
@@ -23,7 +23,7 @@ def test_warm_up_messages_are_forgotten_at_reset():
     assert room.lost() == 0 and room.expected() == 0
 
 
-def test_full_uses_the_runner_target_when_no_size_is_set():
+def test_full_is_the_runner_target():
     room = ChatRoom("r")
     room.join()
     assert not room.is_full(2)

@@ -464,6 +464,7 @@ def main() -> None:
             print_urls(deploy(args.compose_args, args.out, args.timeout, args.resolve_image))
         else:
             stack = compose_config(args.compose_args)["name"]
+            swarm_node()  # a clear word when there is no swarm (or only a worker) here
             remove(stack)
             print(f"stack {stack} removed (its database volume {stack}_pgdata is kept: "
                   f"`docker volume rm {stack}_pgdata` drops it)")

@@ -6,7 +6,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := nginx postgresql redis-server wrk curl openssl chromium testssl.sh
+# gcc and the -dev packages: uWSGI and mod_wsgi compile when the venv is made (PCRE2 and OpenSSL
+# on in uWSGI; apxs from apache2-dev for mod_wsgi); apache2-bin is the Apache mod_wsgi runs in.
+APT_PACKAGES := nginx postgresql redis-server wrk curl openssl chromium testssl.sh \
+    gcc libc6-dev libpcre2-dev libssl-dev apache2-bin apache2-dev
 
 .PHONY: help deps venv venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
@@ -20,12 +23,12 @@ deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, 
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-venv: $(VENV)/.installed ## Create .venv with the locked Python packages
+venv: deps $(VENV)/.installed ## Create .venv with the locked Python packages (uWSGI and mod_wsgi compile)
 
-$(VENV)/.installed: requirements/app.txt requirements/dev.txt
+$(VENV)/.installed: requirements/app.txt requirements/dev.txt requirements/modwsgi.txt
 	[ -x $(PYTHON) ] || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	$(PYTHON) -m pip install -q -r requirements/app.txt -r requirements/dev.txt
+	PIP_CONSTRAINT=requirements/build.txt $(PYTHON) -m pip install -q -r requirements/app.txt -r requirements/dev.txt -r requirements/modwsgi.txt
 	touch $@
 
 # checkov in a venv of its own: it pins packaging<24, which the app's lock cannot share.
@@ -43,6 +46,8 @@ lock: ## Re-resolve requirements/*.in into the locks (needs uv)
 	uv pip compile --python-version 3.11 -q requirements/app.in -o requirements/app.txt
 	uv pip compile --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
 	uv pip compile --python-version 3.11 -q requirements/checkov.in -o requirements/checkov.txt
+	uv pip compile --python-version 3.11 -q requirements/modwsgi.in -o requirements/modwsgi.txt
+	uv pip compile --python-version 3.11 -q requirements/build.in -o requirements/build.txt
 
 lint: venv ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
@@ -149,12 +154,12 @@ UP_TIMEOUT ?= 180
 	@echo "make: created .env from .env.example, with a generated SECRET_KEY and POSTGRES_PASSWORD."
 	@echo "make: review it (ports, limits, ALLOWED_HOSTS) and keep it out of version control."
 
-# The app image (built by the migrate service) before nginx's, which is built FROM it: Compose
+# The app image (built by the migrate service) before nginx's and mod_wsgi's, built FROM it: Compose
 # builds services in parallel, with no order between them.
 up: .env ## Build and start the stack in containers, wait until every service is healthy
 	@$(COMPOSE_V2)
 	$(COMPOSE) build migrate
-	$(COMPOSE) build nginx
+	$(COMPOSE) build nginx modwsgi
 	$(COMPOSE) up -d --remove-orphans
 	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
@@ -228,7 +233,7 @@ test-containers: venv ## Integration tests through the Compose stack, plus its o
 swarm-up: .env venv ## Deploy the stack to the swarm this engine manages, REPLICAS per server (default 2)
 	@$(COMPOSE_V2)
 	$(COMPOSE) build migrate
-	$(COMPOSE) build nginx
+	$(COMPOSE) build nginx modwsgi
 	$(PYTHON) -m stack.swarm up $(if $(RESOLVE_IMAGE),--resolve-image $(RESOLVE_IMAGE))
 
 swarm-down: ## Remove the swarm stack (the database volume is kept)

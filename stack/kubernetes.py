@@ -186,15 +186,25 @@ WAIT_FOR_MIGRATIONS = ["sh", "-c", "until python app/manage.py migrate --check -
                                    "do echo waiting for the migrate Job; sleep 3; done"]
 
 
+def server_probe(server: Server, path: str, period: int, failures: int) -> dict:
+    """GET path over HTTP, or through the server's own health check (servers.toml) where it speaks none."""
+    if server.healthcheck is None:
+        return http_probe(path, "http", period, failures)
+    command = [f"/app/{server.healthcheck}", str(render.CONTAINER_PORT), path]
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 4,
+            "failureThreshold": failures}
+
+
 def app_server(server: Server, limits: dict) -> list[dict]:
     container = app_container(server.name, [f"/app/{server.command}"], server.env, limits)
     container |= {
+        "image": f"django-servers/{server.image}",
         "ports": [{"name": "http", "containerPort": render.CONTAINER_PORT}],
         # /healthz does no I/O: a database outage never restarts servers. Readiness (/readyz)
         # takes a pod out of the Service while PostgreSQL or Redis do not answer it.
-        "startupProbe": http_probe("/healthz", "http", period=2, failures=30),
-        "livenessProbe": http_probe("/healthz", "http", period=10, failures=3),
-        "readinessProbe": http_probe("/readyz", "http", period=5, failures=2),
+        "startupProbe": server_probe(server, "/healthz", period=2, failures=30),
+        "livenessProbe": server_probe(server, "/healthz", period=10, failures=3),
+        "readinessProbe": server_probe(server, "/readyz", period=5, failures=2),
         "lifecycle": PRE_STOP,
     }
     wait = app_container("wait-for-migrations", WAIT_FOR_MIGRATIONS, {}, limits)

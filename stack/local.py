@@ -28,7 +28,7 @@ from .servers import ROOT
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
 PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
-# Seven servers x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8) is 112: above PostgreSQL's
+# Ten servers x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8) is 160: above PostgreSQL's
 # default of 100, with room for the tests' and manage.py's own connections.
 PG_MAX_CONNECTIONS = 200
 VENV_BIN = Path(sys.executable).parent
@@ -207,6 +207,15 @@ def healthy(port: int) -> bool:
         return False
 
 
+def server_healthy(server: servers.Server) -> bool:
+    """Its own health check (servers.toml), or GET /healthz, on the port it listens on."""
+    if server.healthcheck is None:
+        return healthy(server.internal_port)
+    probe = subprocess.run([str(ROOT / server.healthcheck), str(server.internal_port)],
+                           check=False, capture_output=True, timeout=10)
+    return probe.returncode == 0
+
+
 def postgres_ready(binaries: Binaries) -> bool:
     result = subprocess.run(
         [str(binaries.postgres_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(PG_PORT)],
@@ -248,7 +257,7 @@ def up() -> None:
     supervisorctl("start", "servers:*", check=False)
     for server in topology.servers:
         wait_for(f"{server.name} on 127.0.0.1:{server.internal_port}",
-                 lambda port=server.internal_port: healthy(port), 60, f"{server.name}.log")
+                 lambda server=server: server_healthy(server), 60, f"{server.name}.log")
     supervisorctl("start", "nginx", check=False)
     for port, _ in topology.http_ports():
         wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, "nginx.log")

@@ -1,8 +1,11 @@
 """Replace a server's processes without dropping a request: a deploy, or a config change.
 
-Each server says how in servers.toml (`reload`): "HUP" to its master, which starts new workers
-before it retires the old ones (Gunicorn, Uvicorn, Granian), or a script given the master's PID
-(Daphne: a HUP would make its supervisord stop every process at once).
+Each server says how in servers.toml (`reload`): a signal to its master, by default HUP, on
+which it starts new workers
+before it retires the old ones (Gunicorn, Uvicorn, Granian; Hypercorn retires them all first, and
+its listening socket queues connections meanwhile; Apache's is USR1), or a script given the
+master's PID (Daphne: a HUP would make its supervisord stop every process at once; uWSGI: its
+chain reload, one worker at a time). Either way it returns once every old worker is gone.
 """
 
 from __future__ import annotations
@@ -38,11 +41,11 @@ def workers(parent: psutil.Process) -> set[int]:
 
 def reload(server: Server) -> None:
     parent = master(server)
-    if server.reload != "HUP":
-        local.run([str(ROOT / server.reload), str(parent.pid)])
-        return
     old = workers(parent)
-    parent.send_signal(signal.SIGHUP)
+    if server.reload_signal:
+        parent.send_signal(signal.Signals[f"SIG{server.reload_signal}"])
+    else:
+        local.run([str(ROOT / server.reload), str(parent.pid)])
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         current = workers(parent)
@@ -50,5 +53,6 @@ def reload(server: Server) -> None:
             print(f"{server.name}: replaced workers {sorted(old)} with {sorted(current)}")
             return
         time.sleep(0.2)
+    log = local.RUN / "logs" / f"{server.name}.log"
     raise local.StackError(f"{server.name}: workers {sorted(old & workers(parent))} still running "
-                           f"{TIMEOUT:.0f} s after HUP; see {local.RUN / 'logs' / (server.name + '.log')}")
+                           f"{TIMEOUT:.0f} s after the reload; see {log}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS_FILE = ROOT / "servers.toml"
+UPSTREAM_PROTOCOLS = ("http", "uwsgi")
 
 
 @dataclass(frozen=True)
@@ -20,10 +22,23 @@ class Server:
     command: str
     env: dict[str, str] = field(default_factory=dict)
     reload: str = "HUP"
+    # How nginx talks to it: "http" (proxy_pass) or "uwsgi" (uwsgi_pass, uWSGI's own protocol).
+    upstream_protocol: str = "http"
+    # The signal that stops it gracefully: in-flight requests finish first.
+    stop_signal: str = "TERM"
+    # The image it runs in: "app" (the one Dockerfile), or one derived from it (modwsgi/Dockerfile).
+    image: str = "app"
+    # A script that exits 0 when the server on PORT (its argument) is alive; None: GET /healthz.
+    healthcheck: str | None = None
     # Known, documented departures from what the others do; tests and reports read them.
     quirks: tuple[str, ...] = ()
     # "stock": Django's default ASGI plumbing, run beside the tuned path so the report can show both.
     django: str = "tuned"
+
+    @property
+    def reload_signal(self) -> str | None:
+        """The signal name (HUP, USR1) when `reload` is one, None when it is a script."""
+        return self.reload if self.reload.isupper() and "/" not in self.reload else None
 
     @property
     def websocket(self) -> bool:
@@ -79,6 +94,19 @@ def load(path: Path = SERVERS_FILE) -> Topology:
         )
         for name, spec in data["servers"].items()
     )
+    for server in servers:
+        if server.protocol not in ("wsgi", "asgi"):
+            raise ValueError(f"{path.name}: {server.name}: protocol must be wsgi or asgi, "
+                             f"not {server.protocol!r}")
+        if server.upstream_protocol not in UPSTREAM_PROTOCOLS:
+            raise ValueError(f"{path.name}: {server.name}: upstream_protocol must be one of "
+                             f"{', '.join(UPSTREAM_PROTOCOLS)}, not {server.upstream_protocol!r}")
+        for key, name in (("reload", server.reload_signal), ("stop_signal", server.stop_signal)):
+            if name and not hasattr(signal, f"SIG{name}"):
+                raise ValueError(f"{path.name}: {server.name}: {key} = {name!r} is no signal name")
+        if server.upstream_protocol == "uwsgi" and server.websocket:
+            raise ValueError(f"{path.name}: {server.name}: the uwsgi protocol cannot carry WebSockets; "
+                             "an ASGI server needs upstream_protocol = \"http\"")
     by_name = {server.name: server for server in servers}
     production = data["production"]
     ports = [production["port"], production["tls_port"]]

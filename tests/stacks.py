@@ -296,9 +296,14 @@ class ComposeRun:
                 "it); the container stack publishes them"
             )
 
+    # The two packages PyPI has no wheels for: the images compile them from these source
+    # distributions (Dockerfile, modwsgi/Dockerfile: --no-binary).
+    source_packages = ("uwsgi", "mod-wsgi")
+
     def wheelhouse(self) -> Path:
-        """Wheels for requirements/app.txt and the image's Python, cached per lock file content."""
-        lock = ROOT / "requirements" / "app.txt"
+        """What the image builds install from, for the image's Python, cached per lock file content:
+        the wheels of the locks, the source distributions of source_packages."""
+        locks = [ROOT / "requirements" / name for name in ("app.txt", "modwsgi.txt", "build.txt")]
         native = sys.implementation.name == "cpython" and sys.version_info[:2] == self.image_python
         if native:
             # This interpreter is the image's: pip picks exactly the wheels the image needs.
@@ -307,7 +312,8 @@ class ComposeRun:
             major, minor = self.image_python
             target = ["--python-version", f"{major}.{minor}", "--implementation", "cp",
                       "--abi", f"cp{major}{minor}", "--platform", f"manylinux_2_36_{platform.machine()}"]
-        key = hashlib.sha256(lock.read_bytes() + " ".join(target).encode()).hexdigest()[:16]
+        content = b"".join(lock.read_bytes() for lock in locks)
+        key = hashlib.sha256(content + " ".join(target).encode()).hexdigest()[:16]
         cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         cache = cache_root / "django-servers" / "wheelhouse" / key
         if (cache / ".complete").exists():
@@ -315,21 +321,34 @@ class ComposeRun:
         partial = cache.with_name(f"{key}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        self.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                  "--only-binary=:all:", *target, "-r", str(lock), "-d", str(partial)], timeout=600)
+        # pip refuses source distributions together with another platform's tags, so the wheels
+        # come from a copy of the locks without the source packages, and those on their own.
+        wheels_only, sources = partial / "wheels.txt", []
+        with wheels_only.open("w") as out:
+            for lock in locks:
+                for line in lock.read_text().splitlines():
+                    if line.split("==")[0].strip().lower() in self.source_packages:
+                        sources.append(line.strip())
+                    else:
+                        out.write(line + "\n")
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+        self.run([*pip, "--only-binary=:all:", *target, "-r", str(wheels_only), "-d", str(partial)],
+                 timeout=600)
+        self.run([*pip, "--no-deps", "--no-binary=:all:", *sources, "-d", str(partial)], timeout=600)
+        wheels_only.unlink()
         (partial / ".complete").touch()
         shutil.rmtree(cache, ignore_errors=True)
         partial.rename(cache)
         return cache
 
     def build(self, wheelhouse: Path) -> None:
-        """Both images, offline, with the wheelhouse linked into the build context as ./wheels."""
+        """The images, pip offline, with the wheelhouse linked into the build context as ./wheels."""
         wheels = ROOT / "wheels"
         created = not wheels.exists()
         wheels.mkdir(exist_ok=True)
         added = []
         try:
-            for wheel in wheelhouse.glob("*.whl"):
+            for wheel in (*wheelhouse.glob("*.whl"), *wheelhouse.glob("*.tar.gz")):
                 target = wheels / wheel.name
                 if not target.exists():
                     try:
@@ -337,9 +356,10 @@ class ComposeRun:
                     except OSError:
                         shutil.copy2(wheel, target)
                     added.append(target)
-            # The app image first: nginx's image is built FROM it (see the Makefile's `up`).
+            # The app image first: nginx's and mod_wsgi's images are built FROM it (see the
+            # Makefile's `up`).
             self.compose("build", "migrate", timeout=self.build_timeout)
-            self.compose("build", "nginx", timeout=self.build_timeout)
+            self.compose("build", "nginx", "modwsgi", timeout=self.build_timeout)
         finally:
             for target in added:
                 target.unlink(missing_ok=True)

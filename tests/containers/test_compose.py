@@ -63,12 +63,19 @@ def test_compose_services_are_servers_toml(stack, topology):
     for server in topology.servers:
         service = services[server.name]
         assert service["command"] == [f"/app/{server.command}"], server.name
+        assert service["image"].rsplit("/", 1)[1].split(":")[0] == server.image, server.name
         environment = service["environment"]
         assert environment["SERVED_BY"] == server.name
         for name, value in server.env.items():
             assert environment.get(name) == value, (server.name, name)
         assert set(service["depends_on"]) == {"postgres", "redis", "migrate"}
         assert server.name in services["nginx"]["depends_on"]
+        # Its own health check where servers.toml names one (uWSGI speaks no HTTP on its port).
+        test = service["healthcheck"]["test"]
+        if server.healthcheck:
+            assert test == ["CMD", f"/app/{server.healthcheck}"], server.name
+        else:
+            assert "/healthz" in " ".join(test), server.name
     # nginx resolves its upstreams once: every server (and nginx) needs an address of its own.
     addresses = [services[name]["networks"]["default"]["ipv4_address"] for name in ["nginx", *topology.names]]
     assert len(set(addresses)) == len(addresses)
@@ -148,6 +155,21 @@ def test_app_servers_run_as_the_app_user_with_equal_limits(stack, topology):
         assert container["HostConfig"]["Memory"] == memory, server.name
 
 
+def test_each_server_stops_with_its_graceful_signal(stack, topology):
+    """servers.toml's stop_signal is what Docker sends on `docker compose stop` (the image's STOPSIGNAL)."""
+    for server in topology.servers:
+        assert stack.inspect(server.name)["Config"]["StopSignal"] == f"SIG{server.stop_signal}", server.name
+
+
+def test_only_the_modwsgi_image_carries_apache(stack, topology):
+    """Apache lives in an image derived from the app image; every other server's image lacks it."""
+    for server in topology.servers:
+        found = subprocess.run(["docker", "exec", stack.container(server.name), "sh", "-c",
+                                "command -v apache2 || test -e /usr/sbin/apache2"],
+                               capture_output=True, text=True, timeout=60)
+        assert (found.returncode == 0) == (server.name == "modwsgi"), (server.name, found.stdout)
+
+
 def test_migrate_ran_once_and_exited(stack):
     container = stack.inspect("migrate")
     assert container["State"]["Status"] == "exited"
@@ -180,15 +202,15 @@ def test_database_survives_down_and_up(stack, topology):
 
 
 def reload(stack, server) -> None:
-    """The README's commands: HUP to the container's main process, or the server's reload script.
+    """The README's commands: its reload signal to the container's main process, or its reload script.
 
-    The HUP is sent from inside the container, not with `docker kill -s HUP`: Docker marks any
+    The signal is sent from inside the container, not with `docker kill -s HUP`: Docker marks any
     container it signals as manually stopped, and `unless-stopped` would then not restart it after
     its next crash (moby/moby#41302; test_crashed_app_server_is_restarted_by_its_policy, which runs
     after this, caught it).
     """
-    if server.reload == "HUP":
-        stack.compose("exec", "-T", server.name, "sh", "-c", "kill -HUP 1")
+    if server.reload_signal:
+        stack.compose("exec", "-T", server.name, "sh", "-c", f"kill -{server.reload_signal} 1")
     else:
         stack.compose("exec", "-T", server.name, f"/app/{server.reload}", timeout=120)
 

@@ -72,8 +72,12 @@ def test_every_server_has_a_deployment_a_service_and_a_disruption_budget(layer, 
         env = {item["name"]: item.get("value") for item in container["env"]}
         assert env["SERVED_BY"] == server.name
         assert server.env.items() <= env.items()
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["image"].split(":")[0].endswith(f"django-servers/{server.image}")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            if server.healthcheck:  # a server that speaks no HTTP on its port: its own check
+                assert container[probe]["exec"]["command"][::2] == [f"/app/{server.healthcheck}", path]
+            else:
+                assert container[probe]["httpGet"]["path"] == path
 
 
 def test_migrations_run_as_a_job_that_the_servers_wait_for(layer, topology):

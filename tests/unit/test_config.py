@@ -35,8 +35,32 @@ def test_duplicate_ports_are_rejected(tmp_path):
 
 def test_every_server_has_an_executable_start_script(topology):
     for server in topology.servers:
-        script = ROOT / server.command
-        assert script.is_file() and os.access(script, os.X_OK), script
+        for script in (server.command, server.healthcheck, None if server.reload_signal else server.reload):
+            if script:
+                assert (ROOT / script).is_file() and os.access(ROOT / script, os.X_OK), script
+
+
+@pytest.mark.parametrize(("old", "new", "error"), [
+    ('upstream_protocol = "uwsgi"', 'upstream_protocol = "fastcgi"',
+     "upstream_protocol must be one of http, uwsgi, not 'fastcgi'"),
+    ('command = "hypercorn/start"', 'command = "hypercorn/start"\nupstream_protocol = "uwsgi"',
+     "the uwsgi protocol cannot carry WebSockets"),
+    ('stop_signal = "WINCH"', 'stop_signal = "WNCH"', "stop_signal = 'WNCH' is no signal name"),
+    ('reload = "USR1"', 'reload = "USR9"', "reload = 'USR9' is no signal name"),
+])
+def test_a_server_entry_nginx_or_the_host_run_cannot_use_is_rejected(tmp_path, old, new, error):
+    (tmp_path / "servers.toml").write_text((ROOT / "servers.toml").read_text().replace(old, new, 1))
+    with pytest.raises(ValueError, match=error):
+        servers.load(tmp_path / "servers.toml")
+
+
+def test_nginx_speaks_each_servers_upstream_protocol(tmp_path):
+    render.write_container_config(tmp_path)
+    site = (tmp_path / "default.conf.template").read_text()
+    for server in servers.load().servers:
+        directive = "uwsgi_pass" if server.upstream_protocol == "uwsgi" else "proxy_pass http://"
+        assert f"{directive}{'' if directive.endswith('/') else ' '}{server.name};" in site, server.name
+    assert "uwsgi_param HTTP_X_FORWARDED_FOR $remote_addr;" in site
 
 
 def test_host_nginx_config_passes_nginx_t(tmp_path):

@@ -162,9 +162,9 @@ def ceiling_sentence(ceiling: dict | None) -> str:
     if "error" in ceiling:
         return f"WebSocket load client's own ceiling: could not be measured ({ceiling['error']})"
     held = ceiling["held"]
-    if "load generator bound" not in held and ceiling["clients_held"] < ceiling["max_clients"]:
-        # The reference server (or the machine) ran out before the client did.
-        held = f"at least {held} (the client was not saturated when the ramp ended)"
+    if ceiling["clients_held"] >= ceiling["max_clients"]:
+        # The ramp ran out of steps before the client ran out of time.
+        held = f"at least {held} (the ramp's maximum)"
     return (f"WebSocket load client's own ceiling on this machine: {held} members at broadcast "
             f"p95 <= {ceiling['bound_ms']:.0f} ms, against a broadcast server with no Django on CPUs "
             f"{ceiling['server_cpus']} ({ceiling['stopped_because']})")

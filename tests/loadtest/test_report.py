@@ -2,7 +2,7 @@
 
 import json
 
-from loadtest.reporting import report
+from loadtest.reporting import report, tables
 from loadtest.reporting.results import CellResult
 
 ENVIRONMENT = {
@@ -172,5 +172,12 @@ def test_capacity_reads_as_a_lower_bound_beside_the_clients_own_ceiling(tmp_path
                "server_cpus": "1", "stopped_because": "broadcast p95 260 ms > 250 ms at 5250 clients"}
     markdown, _ = write_report(tmp_path, {**META, "client_ceiling": ceiling}, [capacity])
     assert "| uvicorn | at least 250 (load generator bound) |" in markdown
-    assert "client's own ceiling on this machine: at least 5,000 (the client was not saturated" in markdown
+    assert "client's own ceiling on this machine: 5,000 members at broadcast p95 <= 250 ms" in markdown
     assert "| uvicorn | 500 | 90.0 | 120.0 | 0 | 0 | 92 | NO: load generator bound |" in markdown
+
+
+def test_a_ceiling_at_the_ramps_maximum_reads_as_a_lower_bound(tmp_path):
+    ceiling = {"clients_held": 10000, "held": "10,000", "bound_ms": 250, "max_clients": 10000,
+               "server_cpus": "1", "stopped_because": "reached the profile's maximum of 10000 clients"}
+    assert tables.ceiling_sentence(ceiling).startswith(
+        "WebSocket load client's own ceiling on this machine: at least 10,000 (the ramp's maximum) members")

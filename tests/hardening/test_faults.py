@@ -124,7 +124,10 @@ def test_reload_under_load_replaces_every_process_and_fails_nothing(topology, na
     assert not before & after, "old workers still there"
     assert len(after) >= len(before)
     assert load.statuses[200] > 0
-    assert load.failed == 0, dict(load.statuses)
+    if "reload-503" in server.quirks:  # servers.toml: a few 503s while new processes start
+        assert set(load.statuses) <= {200, 503} and load.failed <= CONCURRENCY, dict(load.statuses)
+    else:
+        assert load.failed == 0, dict(load.statuses)
 
 
 @pytest.mark.parametrize("name", servers.load().names)

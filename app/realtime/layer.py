@@ -28,7 +28,7 @@ burst waits a moment for a connection, and an outage still fails within `pool_ti
 import asyncio
 import collections
 
-from channels_redis.core import RedisChannelLayer
+from channels_redis.core import ChannelLock, RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
 
 GROUP = "__room__"
@@ -129,7 +129,13 @@ class RoomChannelLayer(RedisChannelLayer):
         assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
         mailbox = self.mailbox(channel)
         loop = asyncio.get_running_loop()
-        if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+        if self.reader is not None and self.reader.get_loop() is not loop:
+            # The reader was left on an event loop that ended with it pending (each test has its
+            # own loop; a server process has one): it may still hold channels-redis's per-channel
+            # receive lock, which is bound to that loop and would never be released for this one.
+            self.receive_clean_locks = ChannelLock()
+            self.reader = None
+        if self.reader is None or self.reader.done():
             self.reader = loop.create_task(self.read(inbox))
         try:
             return await mailbox.get()

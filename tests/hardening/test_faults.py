@@ -150,7 +150,9 @@ def test_a_graceful_stop_lets_the_requests_in_flight_finish(stack, topology, nam
     wait_healthy(topology)
     print(f"\n{name} stopped with SIG{server.stop_signal}: requests in flight got {outcomes}")
     if "stop-cuts-requests" in server.quirks:
-        assert set(outcomes) == {502}, outcomes  # cut, and nginx says so at once: never a hang
+        # Cut, and nginx says so at once: never a hang. Which requests are cut depends on the
+        # process they landed on (Hypercorn lets its first worker drain, then ends the others).
+        assert set(outcomes) <= {200, 502}, outcomes
     else:
         assert outcomes == [200, 200]
 

@@ -100,10 +100,13 @@ def test_a_killed_worker_is_respawned_under_load(topology, name):
     print(f"\n{name}: killed worker {victim.pid}; {sum(load.statuses.values())} requests, "
           f"failed {load.failed} {dict(load.statuses)}; workers now {[w.pid for w in after]}")
     assert load.statuses[200] > 0
-    if stops_all:
-        # Every request meanwhile got nginx's prompt JSON 502: none hung, none was cut.
-        assert set(load.statuses) <= {200, 502}, dict(load.statuses)
-    else:
+    assert not load.statuses.keys() & {"ReadTimeout", "ConnectTimeout", "PoolTimeout"}, dict(load.statuses)
+    # What was in flight on the killed worker may be cut (and, where the master then stops the
+    # others, on them: headers sent, body not), at most one request per client. The rest is a 200
+    # or, while such a server is down, nginx's prompt JSON 502.
+    cut = sum(count for outcome, count in load.statuses.items() if outcome not in (200, 502))
+    assert cut <= CONCURRENCY, dict(load.statuses)
+    if not stops_all:
         assert load.failed <= CONCURRENCY, dict(load.statuses)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.loadtest import interruptible
+
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_SERVER = Path(__file__).with_name("fake_server.py")
 
@@ -61,7 +63,7 @@ def servers_file(tmp_path_factory):
 def _bench(servers_file: Path, out: Path, scenarios: str, measure: float) -> subprocess.Popen:
     command = [sys.executable, "-m", "loadtest.bench", "--servers-file", str(servers_file), "--out", str(out)]
     command += ["--scenarios", scenarios, "--measure", str(measure), "--warmup", "0.5"]
-    return subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def test_bench_measures_every_kind_and_writes_the_report(servers_file, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 from loadtest.measuring.processes import process_tree
 from loadtest.running import pinning
 from stack import local
+from tests.loadtest import interruptible
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def bench(out: Path, measure: float, scenarios=SCENARIOS) -> subprocess.Popen:
     command = [sys.executable, "-m", "loadtest.bench", "--target", "host", "--out", str(out),
                "--servers", ",".join(SERVERS), "--scenarios", ",".join(scenarios),
                "--measure", str(measure), "--warmup", "0.5"]
-    return subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def test_a_tiny_bench_gives_a_complete_report_and_unpins(host_run, tmp_path):

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,7 +15,7 @@ import psutil
 import websocket
 from websocket import ABNF
 
-from stack import local
+from stack import local, servers
 
 CONCURRENCY = 4  # clients of a steady background load
 
@@ -141,12 +142,68 @@ def server_processes(name: str) -> list[psutil.Process]:
     return [master, *master.children(recursive=True)]
 
 
-def tree_rss(name: str) -> int:
+def tree_total(name: str, measure: Callable[[psutil.Process], int]) -> int:
+    """`measure` summed over the processes of one program (one that exits meanwhile counts 0)."""
     total = 0
     for process in server_processes(name):
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
+            total += measure(process)
     return total
+
+
+def tree_rss(name: str) -> int:
+    return tree_total(name, lambda process: process.memory_info().rss)
+
+
+def tree_threads(name: str) -> int:
+    return tree_total(name, psutil.Process.num_threads)
+
+
+class PeakWatch(threading.Thread):
+    """The highest value of `sample()`, called every `interval` seconds while the block runs.
+
+    A peak is what a bound is asserted on, so a watch that could not sample must not pass for
+    a low one: the sampler's error is raised when the block ends, and so is a block that
+    ended before a second sample (the peak would be the idle value alone).
+    """
+
+    def __init__(self, sample: Callable[[], int], interval: float):
+        super().__init__(daemon=True)
+        self.sample, self.interval = sample, interval
+        self.peak, self.samples, self.error = 0, 0, None
+        self.stopped = threading.Event()
+
+    def run(self):
+        try:
+            while True:
+                self.peak = max(self.peak, self.sample())
+                self.samples += 1
+                if self.stopped.wait(self.interval):
+                    return
+        except Exception as error:  # raised in the test's own thread, by __exit__
+            self.error = error
+
+    def __enter__(self) -> PeakWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.join()
+        if exc[0] is None:
+            if self.error is not None:
+                raise AssertionError(f"the watch stopped sampling: {self.error!r}") from self.error
+            assert self.samples >= 2, f"the watch sampled {self.samples} time(s) only"
+
+
+def assert_reload_failed_nothing(load: Load, server: servers.Server) -> None:
+    """What a reload under load may do: nothing, or with the quirk reload-503 (servers.toml) a
+    503 while new processes start, at most one per client."""
+    assert load.statuses[200] > 0
+    if "reload-503" in server.quirks:
+        assert set(load.statuses) <= {200, 503} and load.failed <= CONCURRENCY, dict(load.statuses)
+    else:
+        assert load.failed == 0, dict(load.statuses)
 
 
 class Load:

@@ -8,16 +8,14 @@ of ASGI_THREADS threads per process (config/threads.py); a burst waits for them 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
+import functools
 import time
 
 import httpx
-import psutil
 import pytest
 
 from stack import local, servers
-from tests.hardening.helpers import server_processes
+from tests.hardening.helpers import PeakWatch, tree_threads
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
@@ -28,31 +26,6 @@ PROCESSES = int(local.app_environment()["WEB_CONCURRENCY"])
 # Threads a server process has besides its pool: its main thread, asyncio's default executor
 # (logging of error responses), the server's own (Granian's Rust runtime).
 SLACK = 16
-
-
-def tree_threads(name: str) -> int:
-    total = 0
-    for process in server_processes(name):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.num_threads()
-    return total
-
-
-class ThreadWatch(threading.Thread):
-    """The most threads the server's processes had at once, sampled every 20 ms."""
-
-    def __init__(self, name: str):
-        super().__init__(daemon=True)
-        self.name_, self.most, self.stopped = name, 0, threading.Event()
-
-    def run(self):
-        while not self.stopped.wait(0.02):
-            self.most = max(self.most, tree_threads(self.name_))
-
-    def stop(self) -> int:
-        self.stopped.set()
-        self.join()
-        return self.most
 
 
 async def burst(port: int, requests: int, ms: int) -> tuple[float, list[int]]:
@@ -68,12 +41,9 @@ async def burst(port: int, requests: int, ms: int) -> tuple[float, list[int]]:
 
 @pytest.mark.parametrize("name", TUNED)
 def test_a_burst_of_sync_requests_keeps_the_thread_count_bounded(name):
-    watch = ThreadWatch(name)
-    watch.start()
-    try:
+    with PeakWatch(functools.partial(tree_threads, name), interval=0.02) as watch:
         elapsed, statuses = asyncio.run(burst(TOPOLOGY[name].port, requests=400, ms=1000))
-    finally:
-        most = watch.stop()
+    most = watch.peak
     bound = PROCESSES * (ASGI_THREADS + SLACK) + SLACK  # the master (or supervisord) too
     print(f"\n{name}: 400 x /wait/sync?ms=1000 in {elapsed:.2f} s; at most {most} threads (bound {bound})")
     assert set(statuses) == {200}, (name, sorted(set(statuses)))

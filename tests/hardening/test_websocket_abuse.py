@@ -5,6 +5,7 @@ to send 1008, 1009 or 1013 from a server (see realtime/consumers.py).
 """
 
 import contextlib
+import functools
 import json
 import socket
 import threading
@@ -17,7 +18,7 @@ import websocket
 from websocket import ABNF
 
 from stack import local, servers
-from tests.hardening.helpers import close_outcome, open_socket, tree_rss
+from tests.hardening.helpers import PeakWatch, close_outcome, open_socket, tree_rss
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
@@ -198,24 +199,6 @@ def longest_channel_queue(client: redis.Redis) -> int:
     return longest
 
 
-class QueueWatch(threading.Thread):
-    """Samples the longest channel queue in the background; `longest` is the most it saw."""
-
-    def __init__(self, client: redis.Redis):
-        super().__init__(daemon=True)
-        self.client, self.longest, self.stopped = client, 0, threading.Event()
-
-    def run(self):
-        while not self.stopped.wait(0.05):
-            self.longest = max(self.longest, longest_channel_queue(self.client))
-
-    def stop(self) -> int:
-        self.stopped.set()
-        self.join()
-        self.client.close()
-        return self.longest
-
-
 def close_description(opcode: int, data: bytes) -> str:
     if opcode != ABNF.OPCODE_CLOSE:
         return f"frame opcode {opcode}"
@@ -280,13 +263,13 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
             members = [open_socket(port, f"/ws/chat/{room}/", timeout=5) for _ in range(5)]
             for member in members:  # they read what the room sends them; only the lurker does not
                 threading.Thread(target=drain, args=(member,), daemon=True).start()
-            watch = QueueWatch(redis_client())
-            watch.start()
-            for member in members:
-                for _ in range(CHAT_BURST - 10):
-                    member.send(PILE_MESSAGE)
-            time.sleep(SETTLE_SECONDS)  # the fan-out of 2,700 big messages takes seconds
-            longest = watch.stop()
+            with (contextlib.closing(redis_client()) as sampler,
+                  PeakWatch(functools.partial(longest_channel_queue, sampler), interval=0.05) as watch):
+                for member in members:
+                    for _ in range(CHAT_BURST - 10):
+                        member.send(PILE_MESSAGE)
+                time.sleep(SETTLE_SECONDS)  # the fan-out of 2,700 big messages takes seconds
+            longest = watch.peak
             redis_grown = (client.info("memory")["used_memory"] - redis_before) / 2**20
             rss_grown = (tree_rss(server) - rss_before) / 2**20
             for member in members:

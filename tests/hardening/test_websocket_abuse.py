@@ -110,15 +110,22 @@ def test_foreign_or_missing_origin_is_refused_403(topology, origin):
         assert refused.value.status_code == 403, port
 
 
-FLOOD_SECONDS = 3
 FLOOD_MESSAGE = "f" * 4096
-FLOOD_MAX_MESSAGES = 20_000  # 80 MB at most
+# Every buffer between a client and an echo server that pushes back (the kernel's, autotuned,
+# both ways, nginx's and the server's) held 16-39 MiB here: a client that never reads is stopped
+# within that, and this is three times the most. A server that takes it all buffers it.
+FLOOD_MAX_MESSAGES = 30_000  # 120 MB
+# The echo flood is judged on what got through, not on how fast: on a busy machine the client
+# fills the buffers later (it took more than 3 s there), not less. This only bounds the loop.
+FLOOD_SECONDS = 30
+# The chat flood's bound is the rate limit's window: what the room may hear from the flooder.
+CHAT_FLOOD_SECONDS = 3
 
 
-def send_flat_out(sock: websocket.WebSocket, message: str) -> tuple[int, Exception | None]:
-    """Send as fast as possible, never reading, within FLOOD_SECONDS and FLOOD_MAX_MESSAGES:
-    how many went out, and the error that stopped it (None: the bound did)."""
-    sent, deadline = 0, time.monotonic() + FLOOD_SECONDS
+def send_flat_out(sock: websocket.WebSocket, message: str, seconds: float) -> tuple[int, Exception | None]:
+    """Send as fast as possible, never reading, within `seconds` and FLOOD_MAX_MESSAGES:
+    how many went out, and the error that stopped it (None: a bound did)."""
+    sent, deadline = 0, time.monotonic() + seconds
     try:
         while sent < FLOOD_MAX_MESSAGES and time.monotonic() < deadline:
             sock.send(message)
@@ -132,11 +139,13 @@ def flood(port: int) -> tuple[int, str]:
     """One client floods the echo: how far it gets, and how it ends."""
     sock = open_socket(port, "/ws/echo/", timeout=2)
     try:
-        sent, error = send_flat_out(sock, FLOOD_MESSAGE)
+        sent, error = send_flat_out(sock, FLOOD_MESSAGE, FLOOD_SECONDS)
     finally:
         sock.shutdown()
     if error is None:
-        return sent, "still open"
+        if sent == FLOOD_MAX_MESSAGES:
+            return sent, "took it all (no backpressure)"
+        return sent, f"still taking it after {FLOOD_SECONDS} s"
     if isinstance(error, websocket.WebSocketTimeoutException):
         return sent, "throttled (the server stopped reading)"
     if isinstance(error, websocket.WebSocketConnectionClosedException | ConnectionError):
@@ -149,7 +158,7 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
 
     Daphne is the known exception: it reads and queues everything a client sends (autobahn/Twisted
     apply no backpressure to the application), so its memory grows with the flood. The flood here
-    is capped (80 MB), so the test bounds it and reports it instead of hiding it.
+    is capped (120 MB), so the test bounds it and reports it instead of hiding it.
     """
     report = {}
     for port, server in topology.websocket_ports()[1:]:
@@ -164,13 +173,13 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
         other.close()
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         answered = time.monotonic() - started
-        report[server] = f"sent {sent} x 4 KB in <= {FLOOD_SECONDS} s, {ending}, RSS +{grown:.0f} MiB, " \
+        report[server] = f"sent {sent} x 4 KB, {ending}, RSS +{grown:.0f} MiB, " \
                          f"other client answered in {answered:.2f} s"
         assert answered < 5, (server, answered)
         if "no-ws-backpressure" in TOPOLOGY[server].quirks:
             assert grown < 250, (server, grown)
         else:
-            assert ending.startswith(("throttled", "closed")), (server, ending)
+            assert ending.startswith(("throttled", "closed")), (server, sent, ending)
             assert grown < 50, (server, grown)
     print("\nflood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
 
@@ -233,7 +242,7 @@ def drain(sock: websocket.WebSocket, frames: list | None = None) -> None:
 def chat_flood(port: int, room: str) -> tuple[int, tuple[str, int | None]]:
     """A member sends as fast as it can, never reading: how many it got out, and how it ended."""
     flooder = open_socket(port, f"/ws/chat/{room}/", timeout=2)
-    sent, _ = send_flat_out(flooder, json.dumps({"message": FLOOD_MESSAGE}))
+    sent, _ = send_flat_out(flooder, json.dumps({"message": FLOOD_MESSAGE}), CHAT_FLOOD_SECONDS)
     return sent, close_outcome(flooder)
 
 
@@ -289,7 +298,7 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
             f"another room answered in {answered:.2f} s"
         )
         # Past its burst, nothing more of the flooder's reaches the room.
-        assert 0 < flood_heard <= CHAT_BURST + CHAT_RATE * FLOOD_SECONDS, (server, flood_heard)
+        assert 0 < flood_heard <= CHAT_BURST + CHAT_RATE * CHAT_FLOOD_SECONDS, (server, flood_heard)
         # It is told why, unless the server's close met the flood still arriving: a socket closed
         # with unread data sends a TCP reset, and the reset discards the close frame on its way.
         assert outcome in {("close", expected_code(server, 1008)), ("dropped", None)}, (server, outcome)

@@ -11,12 +11,14 @@ channels-redis as shipped: the same Redis keys, the capacity per channel, the ex
 channels-redis also receives with two new tasks per waiting member per message (its receive
 lock and its buffer), all of them woken and cancelled again for every broadcast: most of a
 broadcast's cost in a process with a thousand members. Here one reader per process pops the inbox
-and hands each message to its members' mailboxes; a member waits on one future. A mailbox holds
-at most `capacity` messages, like channels-redis's buffer: a member that stops reading has its
-oldest messages dropped, never an unbounded queue. If Redis fails, every waiting member's receive
-raises the error (the chat closes with 1013), and the next receive starts a new reader. One
-receiver per channel (Channels' consumers), and handlers must not change an event in place: the
-members of a room share it.
+and hands each message to its members' mailboxes. A receive is a future, not a coroutine: the
+reader completes it with the message itself, where a coroutine costs a task (Channels wraps every
+receive in one, channels/utils.py `await_many_dispatch`), two steps of it and one more wake-up per
+member per message. A mailbox holds at most `capacity` messages, like channels-redis's buffer: a
+member that stops reading has its oldest messages dropped, never an unbounded queue. If Redis
+fails, every waiting member's receive raises the error (the chat closes with 1013), and the next
+receive starts a new reader. One receiver per channel (Channels' consumers), and handlers must not
+change an event in place: the members of a room share it.
 
 redis-py's asyncio pool (redis-py 8) fails a command with MaxConnectionsError once 100
 connections are in use, its default, and channels-redis builds its pool with that default: a
@@ -35,7 +37,7 @@ GROUP = "__room__"
 
 
 class Mailbox:
-    """A channel's messages, at most `capacity` (the oldest dropped), and its receiver's wait."""
+    """A channel's messages, at most `capacity` (the oldest dropped), and its receiver's future."""
 
     __slots__ = ("messages", "waiter")
 
@@ -44,22 +46,39 @@ class Mailbox:
         self.waiter: asyncio.Future | None = None
 
     def put(self, message: dict) -> None:
-        self.messages.append(message)
-        self.wake()
-
-    def wake(self, error: BaseException | None = None) -> None:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
+            waiter.set_result(message)
+        else:
+            self.messages.append(message)
 
-    async def get(self) -> dict:
-        while not self.messages:
-            self.waiter = asyncio.get_running_loop().create_future()
-            await self.waiter
-        return self.messages.popleft()
+    def fail(self, error: BaseException) -> bool:
+        """Raise `error` in the waiting receive; False when no receive was waiting."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_exception(error)
+        return True
+
+    def get(self, receipt: asyncio.Future) -> asyncio.Future:
+        if self.messages:
+            receipt.set_result(self.messages.popleft())
+        else:
+            self.waiter = receipt
+        return receipt
+
+
+class Receipt(asyncio.Future):
+    """A pending receive. Cancelled when its consumer ends (Channels cancels whatever receive it
+    still has out): then no one receives on the channel here any more."""
+
+    def __init__(self, layer: "RoomChannelLayer", channel: str, loop: asyncio.AbstractEventLoop):
+        super().__init__(loop=loop)
+        self.layer, self.channel = layer, channel
+
+    def cancel(self, msg=None) -> bool:
+        self.layer.receiver_gone(self.channel)
+        return super().cancel(msg)
 
 
 class RoomChannelLayer(RedisChannelLayer):
@@ -122,12 +141,12 @@ class RoomChannelLayer(RedisChannelLayer):
             mailbox = self.mailboxes[channel] = Mailbox(self.get_capacity(channel))
         return mailbox
 
-    async def receive(self, channel):
+    def receive(self, channel):
+        """The channel's next message: a future (a coroutine for a channel of no process)."""
         inbox = self.inbox(channel)
         if inbox is None:
-            return await super().receive(channel)
+            return super().receive(channel)
         assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
-        mailbox = self.mailbox(channel)
         loop = asyncio.get_running_loop()
         if self.reader is not None and self.reader.get_loop() is not loop:
             # The reader was left on an event loop that ended with it pending (each test has its
@@ -137,16 +156,13 @@ class RoomChannelLayer(RedisChannelLayer):
             self.reader = None
         if self.reader is None or self.reader.done():
             self.reader = loop.create_task(self.read(inbox))
-        try:
-            return await mailbox.get()
-        except BaseException:
-            # Cancelled: Channels ends a consumer's receive when the consumer ends. Failed: Redis
-            # is gone and the consumer closes its socket. Either way no one receives here now.
-            self.mailboxes.pop(channel, None)
-            if not self.mailboxes and self.reader is not None:
-                self.reader.cancel()
-                self.reader = None
-            raise
+        return self.mailbox(channel).get(Receipt(self, channel, loop))
+
+    def receiver_gone(self, channel: str) -> None:
+        self.mailboxes.pop(channel, None)
+        if not self.mailboxes and self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
 
     async def read(self, inbox: str) -> None:
         """This process's one reader: pops the inbox and hands each message to its channels."""
@@ -156,8 +172,10 @@ class RoomChannelLayer(RedisChannelLayer):
                 for channel in target if isinstance(target, list) else [target]:
                     self.mailbox(channel).put(message)
         except Exception as error:
-            for mailbox in list(self.mailboxes.values()):
-                mailbox.wake(error)
+            # Failed receives end their consumers (the chat closes with 1013): no one waits there.
+            for channel, mailbox in list(self.mailboxes.items()):
+                if mailbox.fail(error):
+                    del self.mailboxes[channel]
 
     async def receive_single(self, channel):
         target, message = await super().receive_single(channel)

@@ -88,6 +88,7 @@ class RoomChannelLayer(RedisChannelLayer):
         self.local_groups: dict[str, dict[str, None]] = {}
         self.mailboxes: dict[str, Mailbox] = {}
         self.reader: asyncio.Task | None = None
+        self.reader_loop: asyncio.AbstractEventLoop | None = None
 
     def create_pool(self, index):
         host = dict(self.hosts[index])
@@ -148,12 +149,13 @@ class RoomChannelLayer(RedisChannelLayer):
             return super().receive(channel)
         assert inbox.endswith(self.client_prefix + "!"), "Wrong client prefix"
         loop = asyncio.get_running_loop()
-        if self.reader is not None and self.reader.get_loop() is not loop:
-            # The reader was left on an event loop that ended with it pending (each test has its
-            # own loop; a server process has one): it may still hold channels-redis's per-channel
-            # receive lock, which is bound to that loop and would never be released for this one.
+        if loop is not self.reader_loop:
+            # channels-redis's per-channel receive lock binds to the event loop it was first
+            # waited on in, and can stay held after that loop ends: by a reader left pending, or
+            # by one cancelled while it waited for the lock (channels_redis.core.receive_single
+            # counts the wait before its try). A server process has one loop; each test has its own.
             self.receive_clean_locks = ChannelLock()
-            self.reader = None
+            self.reader, self.reader_loop = None, loop
         if self.reader is None or self.reader.done():
             self.reader = loop.create_task(self.read(inbox))
         return self.mailbox(channel).get(Receipt(self, channel, loop))

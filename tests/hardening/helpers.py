@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -77,6 +77,30 @@ def assert_clean(status: int, body: bytes, where) -> None:
     assert status < 500, (where, status, body[:300])
     for marker in TRACEBACK_MARKERS:
         assert marker not in body, (where, body[:500])
+
+
+@contextlib.contextmanager
+def log_output(names: Iterable[str]) -> Iterator[dict[str, bytes]]:
+    """What each named program of the host run writes to its log while the block runs."""
+    logs = {name: local.RUN / "logs" / f"{name}.log" for name in names}
+    sizes = {name: log.stat().st_size for name, log in logs.items()}
+    written: dict[str, bytes] = {}
+    yield written
+    time.sleep(0.5)  # the servers' output reaches their log files through supervisord
+    for name, log in logs.items():
+        with log.open("rb") as file:
+            file.seek(sizes[name])
+            written[name] = file.read()
+
+
+def tracebacks(written: dict[str, bytes]) -> dict[str, str]:
+    """The logs of `log_output` that show a traceback, each with the lines where it starts."""
+    found = {}
+    for name, text in written.items():
+        at = min((text.find(marker) for marker in TRACEBACK_MARKERS if marker in text), default=-1)
+        if at >= 0:
+            found[name] = text[max(0, at - 200):at + 800].decode(errors="replace")
+    return found
 
 
 def wait_healthy(topology, timeout: float = 60) -> None:

@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ import websocket
 from websocket import ABNF
 
 from stack import local, servers
-from tests.hardening.helpers import PeakWatch, close_outcome, open_socket, tree_rss
+from tests.hardening.helpers import PeakWatch, close_outcome, log_output, open_socket, tracebacks, tree_rss
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
@@ -135,11 +136,13 @@ def send_flat_out(sock: websocket.WebSocket, message: str, seconds: float) -> tu
     return sent, None
 
 
-def flood(port: int) -> tuple[int, str]:
-    """One client floods the echo: how far it gets, and how it ends."""
+def flood(port: int, hold: float = 0) -> tuple[int, str]:
+    """One client floods the echo, then keeps the socket `hold` seconds more, never reading:
+    how far it gets, and how the flood ends."""
     sock = open_socket(port, "/ws/echo/", timeout=2)
     try:
         sent, error = send_flat_out(sock, FLOOD_MESSAGE, FLOOD_SECONDS)
+        time.sleep(hold)
     finally:
         sock.shutdown()
     if error is None:
@@ -182,6 +185,31 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
             assert ending.startswith(("throttled", "closed")), (server, sent, ending)
             assert grown < 50, (server, grown)
     print("\nflood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
+
+
+# Past a keepalive ping: Uvicorn's (--ws-ping-interval) and Daphne's (--ping-interval) come 20 s
+# after the handshake.
+STALL_SECONDS = 25
+
+
+def test_a_client_that_stops_reading_is_pinged_without_a_traceback(topology):
+    """A client floods the echo until the server's sends to it wait, then stays past a keepalive
+    ping, on every ASGI port at once: no server logs a traceback.
+
+    Uvicorn's `--ws websockets` (websockets' legacy protocol) logged one per client here: its ping
+    waited on the full socket beside the echo's send, and asyncio's drain takes one waiter at a
+    time ("keepalive ping failed ... AssertionError", uvicorn/start).
+    """
+    ports = dict(topology.websocket_ports()[1:])
+    with log_output(ports.values()) as written, ThreadPoolExecutor(len(ports)) as pool:
+        stalls = {port: pool.submit(flood, port, hold=STALL_SECONDS) for port in ports}
+        endings = {ports[port]: stall.result() for port, stall in stalls.items()}
+    print("\nstalled past a ping:\n  " + "\n  ".join(f"{server}: sent {sent} x 4 KB, {ending}"
+                                                   for server, (sent, ending) in endings.items()))
+    for server, (sent, ending) in endings.items():
+        if "no-ws-backpressure" not in TOPOLOGY[server].quirks:  # its sends to the client did wait
+            assert ending.startswith("throttled"), (server, sent, ending)
+    assert not tracebacks(written), tracebacks(written)
 
 
 # How long a member of another room may wait for a message right after a flood. The flood's

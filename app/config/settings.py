@@ -237,6 +237,13 @@ LOGGING = {
         "stdout": {"class": "logging.StreamHandler", "formatter": "plain"},
         "discard": {"class": "logging.NullHandler"},
     },
+    "filters": {
+        # Uvicorn's sans-I/O WebSocket protocol closes a socket that sent invalid UTF-8 with 1007,
+        # and logs it with logger.exception: a traceback per bad client (uvicorn 0.54,
+        # protocols/websockets/websockets_sansio_impl.py, send_receive_event_to_app).
+        "client-utf8": {"()": "config.logfilters.WithoutTraceback",
+                        "messages": ["Invalid UTF-8 sequence received from client."]},
+    },
     "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # A 4xx is the client's mistake and already answered with a JSON body; logging each with
@@ -245,5 +252,7 @@ LOGGING = {
         # A Host outside ALLOWED_HOSTS is answered 400 and shows in every access log; Django would
         # also log it at ERROR with a traceback, for what is only scanners' noise.
         "django.security.DisallowedHost": {"handlers": ["discard"], "propagate": False},
+        # Only a filter: Uvicorn's own handlers and levels stay as Uvicorn set them.
+        "uvicorn.error": {"filters": ["client-utf8"]},
     },
 }

@@ -11,21 +11,14 @@ meaning goes out as 4000 + (code - 1000), that is 4003, 4008, 4009 and 4013.
 """
 
 import contextlib
-import functools
 import json
 import re
 import time
 
 from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
-
-from .dispatch import dispatch_forever
-from .layer import RoomChannelLayer
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -70,24 +63,7 @@ class LimitedConsumer(AsyncWebsocketConsumer):
 
     closing = False
 
-    async def __call__(self, scope, receive, send):
-        """Channels' `AsyncConsumer.__call__`, with the loop of realtime.dispatch (ASGI_TUNING)."""
-        if not settings.ASGI_TUNING:
-            return await super().__call__(scope, receive, send)
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        channel_receive = None
-        if self.channel_layer is not None:
-            if not isinstance(self.channel_layer, RoomChannelLayer):
-                raise ImproperlyConfigured("ASGI_TUNING's consumers need realtime.layer.RoomChannelLayer")
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = channel_receive = functools.partial(self.channel_layer.receive,
-                                                                       self.channel_name)
-        self.base_send = send
-        with contextlib.suppress(StopConsumer):
-            await dispatch_forever(receive, channel_receive, self.dispatch_directly)
-
-    async def dispatch_directly(self, message):
+    async def dispatch(self, message):
         """Channels' dispatch, without its database hop: these consumers never use the database.
 
         Channels >= 4.2 awaits `aclose_old_connections()` before every handler
@@ -96,6 +72,8 @@ class LimitedConsumer(AsyncWebsocketConsumer):
         A broadcast to N members became N serialized thread hops. A consumer that uses the ORM
         must keep it (or wrap its queries in `channels.db.database_sync_to_async`).
         """
+        if not settings.ASGI_TUNING:
+            return await super().dispatch(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

@@ -1,4 +1,4 @@
-# One Django codebase, three servers, one nginx. `make help` lists the targets.
+# One Django codebase, the app servers of servers.toml, one nginx. `make help` lists the targets.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -6,29 +6,66 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# gcc and the -dev packages: uWSGI and mod_wsgi compile when the venv is made (PCRE2 and OpenSSL
-# on in uWSGI; apxs from apache2-dev for mod_wsgi); apache2-bin is the Apache mod_wsgi runs in.
-APT_PACKAGES := nginx postgresql redis-server wrk curl openssl chromium testssl.sh \
-    gcc libc6-dev libpcre2-dev libssl-dev apache2-bin apache2-dev
+# System packages by what needs them, so each target installs only its own (Debian/Ubuntu names).
+# The venv: python3-venv and the headers, gcc and the -dev packages uWSGI compiles against (PCRE2
+# and OpenSSL on).
+APT_VENV := python3-venv python3-dev gcc libc6-dev libpcre2-dev libssl-dev curl openssl
+# The host run: the services, and the Apache mod_wsgi runs in (apxs from apache2-dev builds it).
+APT_HOST := nginx postgresql redis-server apache2-bin apache2-dev
+APT_BENCH := wrk
+# The tests' browser and TLS scanner.
+APT_TEST := chromium testssl.sh
 
-.PHONY: help deps venv venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
+.PHONY: help deps deps-venv deps-host deps-bench venv venv-modwsgi venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## Install the system packages (Debian/Ubuntu): nginx, PostgreSQL, Redis, wrk, curl, openssl, Chromium, testssl.sh
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
-	fi
+# apt-get what is missing of $(1), or say plainly what this machine needs and cannot get that way.
+# Ubuntu's `chromium` package only installs the snap, whose confinement keeps Playwright from
+# launching it from a root shell or a CI runner: say so instead of installing it.
+define apt_install
+@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -z "$$missing" ]; then exit 0; fi; \
+if ! command -v apt-get >/dev/null 2>&1; then \
+  echo "make $@: this machine has no apt-get (Debian/Ubuntu); install these yourself: $$missing" >&2; \
+  if [ "$$(uname -s)" = Darwin ]; then \
+    echo "make $@: on macOS only the containers run (make up, through Docker Desktop); the host run, the bench and the tests need Linux (/proc, CPU pinning, cgroups): see docs/deployment.md" >&2; fi; \
+  exit 1; fi; \
+if grep -qi '^ID=ubuntu' /etc/os-release 2>/dev/null && echo " $$missing " | grep -q ' chromium '; then \
+  missing=$$(echo " $$missing " | sed 's/ chromium / /'); \
+  echo "make $@: NOT installing chromium: on Ubuntu the apt package only installs the snap, which Playwright cannot launch from a root shell or CI (snap confinement); install a non-snap Chromium (Debian's package, or Google Chrome) and link it as chromium on PATH" >&2; fi; \
+missing=$$(echo $$missing); \
+if [ -n "$$missing" ]; then \
+  echo "installing: $$missing"; \
+  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+endef
 
-venv: deps $(VENV)/.installed ## Create .venv with the locked Python packages (uWSGI and mod_wsgi compile)
+deps: deps-venv deps-host deps-bench ## Install every system package the host run, the bench and the tests need (Debian/Ubuntu)
+	$(call apt_install,$(APT_TEST))
 
-$(VENV)/.installed: requirements/app.txt requirements/dev.txt requirements/modwsgi.txt
+deps-venv: ## System packages the virtual environment needs: python3-venv, headers, a compiler
+	$(call apt_install,$(APT_VENV))
+
+deps-host: ## System packages of the host run: nginx, PostgreSQL, Redis, Apache for mod_wsgi
+	$(call apt_install,$(APT_HOST))
+
+deps-bench: ## System packages of the bench: wrk
+	$(call apt_install,$(APT_BENCH))
+
+venv: deps-venv $(VENV)/.installed ## Create .venv with the locked Python packages (uWSGI compiles)
+
+$(VENV)/.installed: requirements/app.txt requirements/dev.txt
 	[ -x $(PYTHON) ] || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
-	PIP_CONSTRAINT=requirements/build.txt $(PYTHON) -m pip install -q -r requirements/app.txt -r requirements/dev.txt -r requirements/modwsgi.txt
+	PIP_CONSTRAINT=requirements/build.txt $(PYTHON) -m pip install -q -r requirements/app.txt -r requirements/dev.txt
+	touch $@
+
+# mod_wsgi apart: it compiles against Apache (apxs), which only the host run needs.
+venv-modwsgi: venv deps-host $(VENV)/.installed-modwsgi ## Add mod_wsgi to .venv (compiles against Apache)
+
+$(VENV)/.installed-modwsgi: requirements/modwsgi.txt $(VENV)/.installed
+	PIP_CONSTRAINT=requirements/build.txt $(PYTHON) -m pip install -q -r requirements/modwsgi.txt
 	touch $@
 
 # checkov in a venv of its own: it pins packaging<24, which the app's lock cannot share.
@@ -52,13 +89,13 @@ lock: ## Re-resolve requirements/*.in into the locks (needs uv)
 lint: venv ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 
-local-up: deps venv ## Start the whole topology on 127.0.0.1 as host processes, wait until healthy
+local-up: deps-host venv-modwsgi ## Start the whole topology on 127.0.0.1 as host processes, wait until healthy
 	$(PYTHON) -m stack up
 
 local-down: ## Stop everything local-up started
 	$(PYTHON) -m stack down
 
-local: deps venv ## Like local-up, in the foreground with logs; Ctrl-C stops it all
+local: deps-host venv-modwsgi ## Like local-up, in the foreground with logs; Ctrl-C stops it all
 	$(PYTHON) -m stack run
 
 local-status: ## Show the host run's processes
@@ -72,21 +109,21 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 
 # The host-run suites first (their fixture starts and stops the host run), then the containers,
 # which need the same ports.
-test: deps venv venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
+test: deps venv-modwsgi venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
 	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
 	$(MAKE) --no-print-directory test-swarm
 
-test-unit: deps venv ## Unit tests of views and consumers (real PostgreSQL and Redis)
+test-unit: deps venv-modwsgi ## Unit tests of views and consumers (real PostgreSQL and Redis)
 	$(VENV)/bin/pytest tests/unit
 
-test-integration: deps venv ## Integration tests through nginx on every server port
+test-integration: deps venv-modwsgi ## Integration tests through nginx on every server port
 	$(VENV)/bin/pytest tests/integration
 
 test-kubernetes: venv venv-checkov ## deploy/kubernetes rendered by kustomize, validated against the schemas, scanned by checkov (offline)
 	$(VENV)/bin/pytest tests/deploy
 
-test-hardening: deps venv ## Bad input, faults (outages, crashes, slow clients), security and TLS checks
+test-hardening: deps venv-modwsgi ## Bad input, faults (outages, crashes, slow clients), security and TLS checks
 	$(VENV)/bin/pytest tests/hardening
 
 audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs PyPI's JSON API)
@@ -97,7 +134,8 @@ audit: venv ## Known vulnerabilities in the locked packages (pip-audit; needs Py
 # ================================================================================================
 
 PROFILE ?= quick
-TARGET ?= host
+# TARGET (host or containers) is found: the stack that answers, before anything is installed.
+WHERE = target=$$(python3 -m loadtest.where $(TARGET)); echo "make $@: measuring the $$target stack"
 
 .PHONY: bench bench-compare locust soak loadgen-worker
 
@@ -106,8 +144,9 @@ TARGET ?= host
 # on a reachable address (LOCUST_MASTER_BIND=0.0.0.0) and nginx's address (NGINX_HOST).
 LOCUST_MASTER_PORT ?= 5557
 
-bench: deps venv ## Compare every server (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n, LOCUST_WORKERS=n)
-	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS)) \
+bench: ## Compare every server on the running stack (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n, LOCUST_WORKERS=n)
+	@$(WHERE); $(MAKE) --no-print-directory deps-bench venv; \
+	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $$target $(if $(SERVERS),--servers $(SERVERS)) \
 	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS)) \
 	    $(if $(LOCUST_WORKERS),--workers $(LOCUST_WORKERS)) \
 	    $(if $(LOCUST_REMOTE_WORKERS),--remote-workers $(LOCUST_REMOTE_WORKERS)) \
@@ -122,8 +161,9 @@ bench-compare: venv ## What moved between two bench runs, beyond the noise (A=re
 	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "make bench-compare: name the two runs: make bench-compare A=reports/<t1> B=reports/<t2>" >&2; exit 2; }
 	$(PYTHON) -m loadtest.reporting.compare $(A) $(B)
 
-soak: deps venv ## Memory over time under steady load on every server at once (MINUTES=10, SERVERS=a,b)
-	$(PYTHON) -m loadtest.soak --minutes $(or $(MINUTES),10) --target $(TARGET) $(if $(SERVERS),--servers $(SERVERS))
+soak: ## Memory over time under steady load on every server at once, on the running stack (MINUTES=10, SERVERS=a,b)
+	@$(WHERE); $(MAKE) --no-print-directory deps-bench venv; \
+	$(PYTHON) -m loadtest.soak --minutes $(or $(MINUTES),10) --target $$target $(if $(SERVERS),--servers $(SERVERS))
 
 locust: venv ## Locust's web UI against one port (PORT=8082), for interactive runs
 	$(VENV)/bin/locust -f loadtest/locustfile.py --host http://127.0.0.1:$(or $(PORT),8082) --class-picker
@@ -163,13 +203,14 @@ up: .env ## Build and start the stack in containers, wait until every service is
 	$(COMPOSE) up -d --remove-orphans
 	@echo "waiting up to $(UP_TIMEOUT) s for every service to be healthy..."; \
 	deadline=$$((SECONDS + $(UP_TIMEOUT))); \
-	declare -A restarts_before; \
-	for id in $$($(COMPOSE) ps -a -q); do restarts_before[$$id]=$$(docker inspect -f '{{.RestartCount}}' $$id); done; \
+	restarts_before=" "; \
+	for id in $$($(COMPOSE) ps -a -q); do restarts_before="$$restarts_before$$id=$$(docker inspect -f '{{.RestartCount}}' $$id) "; done; \
 	while :; do \
 	  waiting=""; failed=""; failed_ids=""; \
 	  for id in $$($(COMPOSE) ps -a -q); do \
 	    read -r name state health code restarts <<<"$$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}} {{.RestartCount}}' $$id)"; \
-	    if [ $$((restarts - $${restarts_before[$$id]:-0})) -ge 3 ]; then state="crash-looping"; fi; \
+	    before=0; case "$$restarts_before" in *" $$id="*) before=$${restarts_before#* $$id=}; before=$${before%% *} ;; esac; \
+	    if [ $$((restarts - before)) -ge 3 ]; then state="crash-looping"; fi; \
 	    case "$$state/$$health/$$code" in \
 	      running/healthy/*|exited/none/0) ;; \
 	      running/starting/*|created/*|restarting/*) waiting="$$waiting $${name#/}" ;; \
@@ -216,7 +257,7 @@ ps: ## List the containers with their state and health
 # plus tests/containers: persistence across down/up, restart after a crash, hardening, limits.
 # Builds from stand-in images and a host-made wheelhouse, offline (tests/containers/README.md).
 # Fixture setup (the build) is not counted against pytest's per-test timeout.
-test-containers: venv ## Integration tests through the Compose stack, plus its own checks
+test-containers: deps venv ## Integration tests through the Compose stack, plus its own checks
 	@if [ "$${SKIP_CONTAINERS:-0}" = 1 ]; then \
 	  echo "make test-containers: SKIPPED (SKIP_CONTAINERS=1): the container stack was NOT tested"; \
 	  exit 0; fi; \
@@ -242,7 +283,7 @@ swarm-down: ## Remove the swarm stack (the database volume is kept)
 # The stack on a single-node swarm on loopback (created and left again if the engine is in
 # none): every port, replicas, a rolling update and a killed replica under load. The integration
 # suite runs through it too with `STACK=swarm pytest tests/integration` (not in CI: its time).
-test-swarm: venv ## Replica, rolling-update and failure tests through the stack on Docker Swarm
+test-swarm: deps venv ## Replica, rolling-update and failure tests through the stack on Docker Swarm
 	@if [ "$${SKIP_CONTAINERS:-0}" = 1 ]; then \
 	  echo "make test-swarm: SKIPPED (SKIP_CONTAINERS=1): the swarm stack was NOT tested"; \
 	  exit 0; fi; \

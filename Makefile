@@ -16,7 +16,7 @@ APT_BENCH := wrk
 # The tests' browser and TLS scanner.
 APT_TEST := chromium testssl.sh
 
-.PHONY: help deps deps-venv deps-host deps-bench venv venv-modwsgi venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
+.PHONY: help docs deps deps-venv deps-host deps-bench venv venv-modwsgi venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,9 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
 	touch $@
+
+docs: venv ## Render every generated table and figure of README.md and docs/ from docs/results/<latest>/ and servers.toml
+	$(PYTHON) -m loadtest.reporting.docs
 
 lock: ## Re-resolve requirements/*.in into the locks (needs uv)
 	uv pip compile --python-version 3.11 -q requirements/app.in -o requirements/app.txt

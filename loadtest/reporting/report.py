@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.reporting import charts, heatmap, lineup
+from loadtest.reporting import charts, definitions, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
 from loadtest.reporting.results import CellResult, summarize_runs
 from loadtest.reporting.tables import Table, ceiling_sentence, section_tables
@@ -26,19 +26,7 @@ from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 TITLE = "Server benchmark"
 NAV_FAMILIES = {"sync": "sync work", "waiting": "waiting", "websocket": "WebSockets", "capacity": "capacity",
                 "check": "checks"}
-READING_NOTES = [
-    "rps counts successful responses (WebSocket: round trips, chat deliveries) per second of the "
-    "measured window; warm-up is excluded. The load is a closed loop: compare at equal users.",
-    "Percentiles are exact, from up to 100,000 client-side samples per cell, nginx's queue included.",
-    "server CPU s is the CPU time of the server's processes over the window (nginx, PostgreSQL and "
-    "Redis not included); req / server CPU s is the efficiency that rps alone hides.",
-    "stack CPU s is the whole server side over the window (host run: the server, nginx, PostgreSQL, "
-    "Redis and supervisord relaying every log line); all of it shares the server CPUs.",
-    "loadgen CPU % is the load generator's on-CPU time in percent of one core; demand % is its "
-    "busiest thread's time on a CPU plus waiting for one. A cell whose demand passes the threshold "
-    "measured the load generator, not the server, and is marked invalid.",
-    "In every table the best valid value of a column is in bold on a tint; an invalid row is greyed.",
-]
+READING_NOTES = definitions.reading_notes()
 HEATMAP_NOTE = (
     "Each cell is the server's figure in that scenario as a ratio to the baseline's (named under the "
     "scenario): requests per server CPU second for sync work and WebSockets, requests per second at "
@@ -269,7 +257,7 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
     body.append("<div id=trust><h3>How far to trust it</h3><ul class=findings>")
     body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div></section>")
     body.append("<section id=reading><h2>How to read</h2><ul>")
-    body.append("".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES) + "</ul></section>")
+    body.append("".join(f"<li>{inline(note)}</li>" for note in READING_NOTES) + "</ul></section>")
     for family, members in families:
         body.append(f"<section><h2>{html.escape(FAMILIES[family].capitalize())}</h2>")
         for section in members:

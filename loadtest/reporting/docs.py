@@ -1,0 +1,299 @@
+"""`make docs`: every table and quoted figure of README.md and docs/ from their one source.
+
+A doc marks what is generated with `<!-- generated: NAME -->` ... `<!-- /generated -->`; this
+module fills each region from the committed reference run (docs/results/<latest>/results.json,
+whose report.html and charts it redraws beside it), servers.toml or the Makefile, and leaves the
+text around it alone. Dropping a new run into docs/results/<date>/ and running `make docs`
+updates every figure.
+
+    python -m loadtest.reporting.docs            rewrite what changed
+    python -m loadtest.reporting.docs --check    list what would change, exit 1 if anything would
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import matplotlib
+
+from loadtest.reporting import definitions, lineup, report
+from loadtest.reporting.findings import Cells, Findings, findings
+from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.reporting.tables import section_tables
+from stack import servers
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+REGION = re.compile(r"(<!-- generated: ([a-z-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
+
+# Charts drawn the same from the same results.json: matplotlib's SVG ids and date vary otherwise.
+matplotlib.rcParams["svg.hashsalt"] = "make-docs"
+os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+
+
+def latest_run() -> Path:
+    runs = sorted(p.parent for p in RESULTS.glob("*/results.json"))
+    if not runs:
+        raise SystemExit(f"make docs: no run in {RESULTS.relative_to(ROOT)}/<date>/results.json")
+    return runs[-1]
+
+
+@dataclass
+class Sources:
+    """What the regions are made of, read once."""
+
+    run: Path
+
+    @cached_property
+    def results(self) -> dict:
+        return json.loads((self.run / "results.json").read_text())
+
+    @cached_property
+    def runs(self) -> list[CellResult]:
+        return [CellResult.from_dict(cell) for cell in self.results["cells"]]
+
+    @cached_property
+    def cells(self) -> Cells:
+        return Cells(summarize_runs(self.runs), lineup.from_meta(self.results["meta"]))
+
+    @cached_property
+    def found(self) -> Findings:
+        errors: dict[tuple[str, str], str] = {}
+        for run in self.runs:
+            if run.error:
+                errors.setdefault((run.scenario, run.server), run.error)
+        return findings(list(self.cells.by.values()), self.cells.lineup, errors)
+
+    @cached_property
+    def topology(self) -> servers.Topology:
+        return servers.load()
+
+
+def link(doc: Path, target: Path) -> str:
+    return os.path.relpath(target, doc.parent)
+
+
+# ---------------------------------------------------------------------------------------- regions
+
+
+def run_line(src: Sources, doc: Path) -> str:
+    """Which run the figures come from, honestly: its date, code version and coverage."""
+    meta, env = src.results["meta"], src.results["environment"]
+    ran = {s["name"] for s in meta["servers"]}
+    missing = [name for name in src.topology.names if name not in ran]
+    commit = meta.get("commit")
+    parts = [
+        f"The figures come from the reference run of {meta['started'][:16].replace('T', ' ')} UTC",
+        f"`make bench PROFILE={meta['profile']}` on the {meta['target']} stack, "
+        f"{meta['runs']} run{'s' if meta['runs'] != 1 else ''} per cell",
+        f"{env['cpus']} CPUs ({env['cpu_model']}), {env['os']}",
+        f"code version {commit}" if commit else "code version not recorded in the run",
+    ]
+    line = ", ".join(parts) + "."
+    if missing:
+        line += (f" It measured {len(ran)} of the {len(src.topology.servers)} servers of `servers.toml` "
+                 f"(not: {', '.join(missing)}).")
+    report_html = src.run / "report.html"
+    return line + (f" Its full report: [report.html]({link(doc, report_html)}) "
+                   f"([report.md]({link(doc, src.run / 'report.md')}), "
+                   f"[results.json]({link(doc, src.run / 'results.json')})).")
+
+
+def heat_map(src: Sources, doc: Path) -> str:
+    return (f"![Every server against the baseline in every scenario of the reference run]"
+            f"({link(doc, src.run / 'charts' / 'heatmap.png')})\n\n{report.HEATMAP_NOTE}")
+
+
+def server_list(src: Sources, doc: Path) -> str:
+    topology = src.topology
+    rows = [f"| {s.port} | `{s.name}` | {s.protocol.upper()} | {s.label} |" for s in topology.servers]
+    production = topology.production
+    return (
+        f"{len(topology.servers)} servers, one nginx port each, all running the same Django app "
+        f"(from [`servers.toml`]({link(doc, servers.SERVERS_FILE)})):\n\n"
+        "| port | server | protocol | what |\n|---|---|---|---|\n"
+        f"| {production.port} | production | both | HTTP to `{production.http.name}`, `/ws/` to "
+        f"`{production.websocket.name}` (and TLS with HTTP/2 on {production.tls_port}) |\n"
+        + "\n".join(rows)
+    )
+
+
+def topology_diagram(src: Sources, doc: Path) -> str:
+    topology = src.topology
+    production = topology.production
+    width = max(len(s.name) for s in topology.servers)
+    lines = [f" client ──► 127.0.0.1:{production.port}  nginx: /static/ from disk, /ws/ ─► "
+             f"{production.websocket.name}, the rest ─► {production.http.name}"]
+    lines += [f"            127.0.0.1:{s.port}  everything ─► {s.name:<{width}}  ({s.label})"
+              for s in topology.servers]
+    lines += ["                        │ the same Django app, WEB_CONCURRENCY processes per server",
+              "                        ├─► PostgreSQL (a psycopg 3 pool per process)",
+              "                        └─► Redis (the Channels layer: chat rooms span every ASGI server)"]
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def ports_line(src: Sources, doc: Path) -> str:
+    ports = [src.topology.production.port] + [s.port for s in src.topology.servers]
+    return (f"Published ports: {min(ports)}–{max(ports)} (production, then one per server) and "
+            f"{src.topology.production.tls_port} (TLS).")
+
+
+def metric_list(src: Sources, doc: Path) -> str:
+    return "\n".join(f"- **{term}**: {meaning}" for term, meaning in definitions.METRICS)
+
+
+def findings_list(src: Sources, doc: Path) -> str:
+    return "\n".join(
+        ["### What it found", ""] + [f"- {line}" for line in src.found.stories]
+        + ["", "### How far to trust it", ""] + [f"- {line}" for line in src.found.trust]
+    )
+
+
+def result_tables(src: Sources, doc: Path) -> str:
+    cells = src.cells
+    ceiling = src.results["meta"].get("client_ceiling")
+    tables = section_tables(list(cells.by.values()), cells.lineup.names, ceiling)
+    parts = []
+    for name, members in tables.items():
+        parts.append(f"### {name}\n")
+        parts += [report.markdown_table(table, table.key != name) for table in members]
+    return "\n".join(parts).rstrip()
+
+
+# The decision table. It derives from Cells here; when findings.py states its own recommendation
+# per workload, render that instead (one function to swap).
+WORKLOADS = [
+    ("sync-heavy (CPU-bound views, ORM reads)", ["sync"], False),
+    ("waiting (views that wait on an upstream)", ["waiting"], False),
+    ("WebSocket", ["websocket"], True),
+    ("mixed (all of it on one server)", ["sync", "waiting", "websocket"], True),
+]
+
+
+def _score(cells: Cells, families: list[str], server: str) -> float | None:
+    ratios = [cells.family_ratio(family, server) for family in families]
+    if any(r is None for r in ratios):
+        return None
+    return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+
+
+def _noise(cells: Cells, families: list[str], servers_: list[str]) -> float | None:
+    """The largest rps spread of these servers' cells in these families, None with one run each."""
+    spreads = [cell.spread_pct for name in cells.scenarios for server in servers_
+               if (cell := cells.get(name, server)) is not None and cell.runs > 1
+               and cell.spread_pct is not None and any(name in cells.in_family(f) for f in families)]
+    return max(spreads) if spreads else None
+
+
+def pick_table(src: Sources, doc: Path) -> str:
+    cells = src.cells
+    rows = ["| workload | pick | runner-up | margin | beyond the noise? |", "|---|---|---|---|---|"]
+    for title, families, needs_websocket in WORKLOADS:
+        scored = [(c.name, _score(cells, families, c.name)) for c in cells.lineup.contenders
+                  if not c.stock and (c.protocol == "asgi" or not needs_websocket)]
+        ranked = sorted([(s, v) for s, v in scored if v is not None], key=lambda pair: -pair[1])
+        if len(ranked) < 2:
+            rows.append(f"| {title} | not measured in this run | | | |")
+            continue
+        (best, top), (second, next_) = ranked[:2]
+        margin = top / next_ - 1
+        noise = _noise(cells, families, [best, second])
+        verdict = ("one run per cell: not judged" if noise is None
+                   else "yes" if margin * 100 > noise else f"no (spread {noise:.0f} %)")
+        rows.append(f"| {title} | **{best}** | {second} | +{margin * 100:.0f} % | {verdict} |")
+    return "\n".join(rows) + (
+        f"\n\nThe margin is the pick's figure over the runner-up's, each the geometric mean of its ratios to "
+        f"the run's baselines ({cells.lineup.http_baseline} for HTTP, {cells.lineup.websocket_baseline} for "
+        f"WebSockets) over the workload's scenarios, on the measures of [benchmarks]"
+        f"({link(doc, ROOT / 'docs' / 'benchmarks.md')}#what-each-family-is-judged-by). Mixed and WebSocket "
+        f"count only servers that speak WebSocket; port {src.topology.production.port} splits the work "
+        "instead: HTTP to a WSGI server, `/ws/` to an ASGI one."
+    )
+
+
+def make_targets(src: Sources, doc: Path) -> str:
+    targets = re.findall(r"^([a-z][a-z0-9_-]*):.*?## (.*)$", (ROOT / "Makefile").read_text(), re.M)
+    return "| target | what |\n|---|---|\n" + "\n".join(f"| `make {t}` | {what} |" for t, what in targets)
+
+
+RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
+    "run": run_line,
+    "heatmap": heat_map,
+    "servers": server_list,
+    "topology": topology_diagram,
+    "ports": ports_line,
+    "metrics": metric_list,
+    "findings": findings_list,
+    "results": result_tables,
+    "pick": pick_table,
+    "make-targets": make_targets,
+}
+
+
+# ---------------------------------------------------------------------------------------- files
+
+
+def render(text: str, src: Sources, doc: Path) -> str:
+    def fill(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in RENDERERS:
+            raise SystemExit(f"make docs: {doc.relative_to(ROOT)} asks for region {name!r}; "
+                             f"known: {', '.join(RENDERERS)}")
+        return f"{match.group(1)}{RENDERERS[name](src, doc)}\n{match.group(4)}"
+
+    return REGION.sub(fill, text)
+
+
+def outputs(src: Sources) -> dict[Path, bytes]:
+    """Every file `make docs` writes, with its content: the docs and the run's report."""
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"make-docs-{os.getpid()}"
+    scratch.mkdir(parents=True)
+    try:
+        for name in ("results.json", "samples.json"):
+            if (src.run / name).exists():
+                (scratch / name).write_bytes((src.run / name).read_bytes())
+        report.write(scratch)
+        files = {src.run / p.relative_to(scratch): p.read_bytes()
+                 for p in sorted(scratch.rglob("*")) if p.is_file()}
+    finally:
+        for p in sorted(scratch.rglob("*"), reverse=True):
+            p.rmdir() if p.is_dir() else p.unlink()
+        scratch.rmdir()
+    for doc in DOCS:
+        files[doc] = render(doc.read_text(), src, doc).encode()
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything would")
+    args = parser.parse_args()
+    src = Sources(latest_run())
+    stale = []
+    for path, content in outputs(src).items():
+        if not path.exists() or path.read_bytes() != content:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+    verb = "would change" if args.check else "changed"
+    for path in stale:
+        print(f"make docs: {verb} {path}")
+    if args.check and stale:
+        print("make docs: run `make docs` and commit what it changes", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

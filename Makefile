@@ -112,8 +112,8 @@ certs: venv ## A local CA and a TLS certificate for 127.0.0.1 in certs/ (the hos
 
 # The host-run suites first (their fixture starts and stops the host run), then the containers,
 # which need the same ports.
-test: deps venv-modwsgi venv-checkov lint ## Everything: unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
-	$(VENV)/bin/pytest tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
+test: deps venv-modwsgi venv-checkov lint ## Everything: the docs' facts and links, unit, integration, hardening and bench tests on the host run, the Kubernetes manifests, then the containers
+	$(VENV)/bin/pytest tests/docs tests/unit tests/integration tests/hardening tests/loadtest tests/deploy
 	$(MAKE) --no-print-directory test-containers
 	$(MAKE) --no-print-directory test-swarm
 

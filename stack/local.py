@@ -28,8 +28,8 @@ from .servers import ROOT
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
 PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
-# Ten servers x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8) is 160: above PostgreSQL's
-# default of 100, with room for the tests' and manage.py's own connections.
+# Every server x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8 each) is more than PostgreSQL's
+# default of 100; this leaves room for them and for the tests' and manage.py's own connections.
 PG_MAX_CONNECTIONS = 200
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"

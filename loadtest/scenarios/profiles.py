@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from loadtest.scenarios.catalog import Scenario
 
 CELL_OVERHEAD_S = 1.0  # spawn, stop, write CSVs, let the server settle
-# Outside the cells: start-up, pinning, and the report drawn at the end (26 s in a quick run of
-# eight servers on a busy 2-CPU machine, whose cells alone took 315 s of an estimated 294).
+# Outside the cells: start-up, pinning, and the report drawn at the end (about 26 s in a quick run
+# of every server on a busy 2-CPU machine, where the cells alone overran their estimate by 7 %).
 RUN_OVERHEAD_S = 25.0
 
 

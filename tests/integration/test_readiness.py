@@ -34,7 +34,7 @@ def recovered(url: str) -> bool:
 
 def test_readyz_turns_503_without_postgresql_and_recovers(stack, topology):
     """Every server at once, so the outage (and the pools' reconnect backoff, which grows with it)
-    stays as short with ten servers as with two."""
+    stays as short with every server as with two."""
     bases = [f"http://127.0.0.1:{server.port}" for server in topology.servers]
     with httpx.Client(timeout=10) as client:
         for base in bases:

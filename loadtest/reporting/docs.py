@@ -93,7 +93,7 @@ def run_line(src: Sources, doc: Path) -> str:
     missing = [name for name in src.topology.names if name not in ran]
     commit = meta.get("commit")
     parts = [
-        f"The figures come from the reference run of {meta['started'][:16].replace('T', ' ')} UTC",
+        f"The figures come from the committed run of {meta['started'][:16].replace('T', ' ')} UTC",
         f"`make bench PROFILE={meta['profile']}` on the {meta['target']} stack, "
         f"{meta['runs']} run{'s' if meta['runs'] != 1 else ''} per cell",
         f"{env['cpus']} CPUs ({env['cpu_model']}), {env['os']}",
@@ -125,6 +125,19 @@ def server_list(src: Sources, doc: Path) -> str:
         f"| {production.port} | production | both | HTTP to `{production.http.name}`, `/ws/` to "
         f"`{production.websocket.name}` (and TLS with HTTP/2 on {production.tls_port}) |\n"
         + "\n".join(rows)
+    )
+
+
+def server_line(src: Sources, doc: Path) -> str:
+    topology = src.topology
+    ports = [s.port for s in topology.servers]
+    return (
+        f"**{len(topology.servers)} servers**, each behind its own nginx port ({min(ports)}–{max(ports)}): "
+        + ", ".join(f"`{s.name}`" for s in topology.servers)
+        + f". Port {topology.production.port} routes as production should (HTTP to "
+        f"`{topology.production.http.name}`, `/ws/` to `{topology.production.websocket.name}`; TLS and "
+        f"HTTP/2 on {topology.production.tls_port}); [servers]({link(doc, ROOT / 'docs' / 'servers.md')}) "
+        "says what each one is."
     )
 
 
@@ -230,6 +243,7 @@ RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
     "run": run_line,
     "heatmap": heat_map,
     "servers": server_list,
+    "server-line": server_line,
     "topology": topology_diagram,
     "ports": ports_line,
     "metrics": metric_list,

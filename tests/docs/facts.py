@@ -16,8 +16,8 @@ COUNT = re.compile(r"\b(\d+|" + "|".join(WORDS) + r")\s+(?:app\s+|application\s+
 RANGE = re.compile(r"\b(80\d\d)\s*(?:–|-|—|\.\.|to)\s*(80\d\d)\b")
 # SERVERS="a b", SERVERS=a,b and --servers a,b: the names a doc tells a reader to type.
 SERVER_LIST = re.compile(r'SERVERS="([^"]*)"|SERVERS=([a-z0-9_,-]+)|--servers[ =]([a-z0-9_,-]+)')
-# Where counts are the run's own (a run may measure some of the servers), not the project's.
-EXCLUDED = ("docs/results/", "tests/loadtest/recorded/")
+# The runs' own counts (a run may measure some of the servers), and these tests' own examples.
+EXCLUDED = ("docs/results/", "tests/loadtest/recorded/", "tests/docs/")
 FILES = ("Makefile", "pyproject.toml", "docker-compose.yml", ".env.example", "Dockerfile")
 SUFFIXES = (".md", ".py", ".toml", ".yml", ".yaml", ".j2", ".conf", ".ini", ".sh", ".in", ".txt")
 

@@ -146,11 +146,11 @@ def test_the_page_lists_every_port_of_servers_toml(client, topology):
 def test_the_page_loads_the_chat_only_where_websockets_reach_an_asgi_server(client, topology):
     for port, _ in topology.websocket_ports():
         body = client.get("/", headers={"X-Forwarded-Port": str(port)}).content.decode()
-        assert "/static/chat." in body and 'id="close-codes"' in body, port
+        assert "/static/bench/chat." in body and 'id="close-codes"' in body, port
     for server in topology.servers:
         if not server.websocket:
             body = client.get("/", headers={"X-Forwarded-Port": str(server.port)}).content.decode()
-            assert "/static/chat." not in body, server.name
+            assert "/static/bench/chat." not in body, server.name
             assert "cannot hold a WebSocket" in body, server.name
             assert f':{topology.production.port}/">' in body, server.name
 

@@ -9,6 +9,8 @@ urlpatterns = [
     # TechEmpower's tests
     path("plaintext", views.plaintext, name="plaintext"),
     path("json", views.json_view, name="json"),
+    path("plaintext/async", views.plaintext_async, name="plaintext-async"),
+    path("json/async", views.json_async, name="json-async"),
     path("db", views.db, name="db"),
     path("queries", views.queries, name="queries"),
     path("fortunes", views.fortunes, name="fortunes"),

@@ -1,4 +1,5 @@
-"""Benchmark endpoints: TechEmpower's six tests, then sync/async pairs that show concurrency.
+"""Benchmark endpoints: TechEmpower's six tests (plaintext and json also async), then sync/async
+pairs that show concurrency.
 
 Each view is a few obvious lines on purpose: the harness carries the measuring, not the app.
 """
@@ -28,6 +29,17 @@ def plaintext(request):
 
 
 def json_view(request):
+    return JsonResponse({"message": "Hello, World!"})
+
+
+async def plaintext_async(request):
+    """plaintext as a coroutine: on an ASGI server the view runs on the event loop, with no thread
+    hop; beside the sync one, so the report can show what a sync view costs there."""
+    return HttpResponse(b"Hello, World!", content_type="text/plain")
+
+
+async def json_async(request):
+    """json as a coroutine, for the same comparison."""
     return JsonResponse({"message": "Hello, World!"})
 
 

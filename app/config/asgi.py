@@ -2,7 +2,7 @@
 
 One event loop per process serves many connections at once: async views and WebSocket consumers
 overlap while they wait; sync views run on threads. Channels routes by protocol: plain HTTP goes
-to Django, WebSocket connections to the consumers in realtime.routing.
+to Django, WebSocket connections to the site apps' consumers (config.routing).
 """
 
 import os
@@ -25,7 +25,8 @@ django_application = (
 )
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
-from realtime.routing import websocket_application  # noqa: E402
+
+from config.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -38,13 +38,21 @@ SERVED_BY = env.str("SERVED_BY", default="unknown")
 # The admin is opt-in: a public deployment that does not use it should not expose a login page.
 ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
 
+# The demo (docs/starter.md): TechEmpower's endpoints, the sync/async pairs and the landing page
+# with its tables (bench), and the chat (realtime). DEMO_ENABLED=0 serves the core alone.
+DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
+# The apps the site serves beside the core (app/core): each one's `urls` module is served from
+# the root (config/urls.py) and its `routing.websocket_urlpatterns` take WebSockets
+# (config/routing.py). A copy of the starter names its own apps here instead of the demo's.
+SITE_APPS = ["bench", "realtime"] if DEMO_ENABLED else []
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "channels",
-    "bench",
-    "realtime",
+    "core",
+    *SITE_APPS,
 ]
 
 # Django's plumbing under ASGI costs more than the servers do: a thread hop per hook of every
@@ -75,9 +83,9 @@ def builtin_middleware(name: str) -> str:
 # the only part that uses them. Common (which enforces ALLOWED_HOSTS on every request) and CSRF
 # protection stay on for everything.
 MIDDLEWARE = [
-    "bench.middleware.served_by",
+    "core.middleware.served_by",
     builtin_middleware("SecurityMiddleware"),
-    "bench.middleware.DatabaseUnavailableMiddleware",
+    "core.middleware.DatabaseUnavailableMiddleware",
     builtin_middleware("CommonMiddleware"),
     builtin_middleware("CsrfViewMiddleware"),
     builtin_middleware("XFrameOptionsMiddleware"),
@@ -139,8 +147,8 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
-        # channels-redis's Redis layer with rooms fanned out per process (realtime/layer.py).
-        "BACKEND": "realtime.layer.RoomChannelLayer",
+        # channels-redis's Redis layer with rooms fanned out per process (core/layer.py).
+        "BACKEND": "core.layer.RoomChannelLayer",
         "CONFIG": {
             "hosts": [
                 {

@@ -1,28 +1,28 @@
-from bench import ops, page, views
+"""The site's URLs: the core's first (probes, WebSocket paths over plain HTTP), then each site app's.
+
+A site app (settings.SITE_APPS) with a `urls` module is served from the root, in SITE_APPS order;
+the core's paths come first, so no app can shadow a probe. Every error is the core's JSON body.
+"""
+
+from importlib import import_module
+
+from core import ops
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
+from django.utils.module_loading import module_has_submodule
 
 urlpatterns = [
-    path("", page.index, name="index"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
-    # TechEmpower's tests
-    path("plaintext", views.plaintext, name="plaintext"),
-    path("json", views.json_view, name="json"),
-    path("db", views.db, name="db"),
-    path("queries", views.queries, name="queries"),
-    path("fortunes", views.fortunes, name="fortunes"),
-    path("updates", views.updates, name="updates"),
-    # The same work written sync and async, side by side
-    path("wait/sync", views.wait_sync, name="wait-sync"),
-    path("wait/async", views.wait_async, name="wait-async"),
-    path("db/sync", views.db_sync, name="db-sync"),
-    path("db/async", views.db_async, name="db-async"),
-    path("sse/sync", views.sse_sync, name="sse-sync"),
-    path("sse/async", views.sse_async, name="sse-async"),
-    # The WebSocket endpoints live in realtime.routing; these are plain-HTTP requests for them.
+    # The WebSocket endpoints live in config.routing; these are plain-HTTP requests for them.
     re_path(r"^ws/(?P<path>.*)$", ops.websocket_only, name="websocket-only"),
+]
+
+urlpatterns += [
+    path("", include(f"{name}.urls"))
+    for name in settings.SITE_APPS
+    if module_has_submodule(import_module(name), "urls")
 ]
 
 if settings.ADMIN_ENABLED:

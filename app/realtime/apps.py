@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class RealtimeConfig(AppConfig):
     name = "realtime"
-    verbose_name = "WebSocket consumers"
+    verbose_name = "Demo: the chat and echo WebSocket consumers"

@@ -13,7 +13,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack")]
 ENDPOINTS = [
     ("/", "text/html"),
     ("/plaintext", "text/plain"),
+    ("/plaintext/async", "text/plain"),
     ("/json", "application/json"),
+    ("/json/async", "application/json"),
     ("/db", "application/json"),
     ("/queries?queries=5", "application/json"),
     ("/fortunes", "text/html"),
@@ -37,6 +39,29 @@ def test_every_endpoint_on_every_port(topology):
                 assert response.status_code == 200, (port, path, response.text[:200])
                 assert response.headers["x-served-by"] == name, (port, path)
                 assert response.headers["content-type"].startswith(content_type), (port, path)
+
+
+@pytest.mark.parametrize("path", ["/plaintext", "/plaintext/async", "/json", "/json/async"])
+def test_techempower_response_rules_on_every_port(topology, path):
+    """TechEmpower's rules for plaintext and json: the exact body and type, Server and Date,
+    a length, no compression even when asked (the async views must answer exactly as the sync)."""
+    plaintext = path.startswith("/plaintext")
+    with httpx.Client(timeout=10, headers={"Accept-Encoding": "gzip, deflate"}) as client:
+        for port, name in topology.http_ports():
+            response = client.get(f"http://127.0.0.1:{port}{path}")
+            where = (port, name, path)
+            assert response.status_code == 200, where
+            assert "content-encoding" not in response.headers, where
+            assert {"server", "date"} <= response.headers.keys(), where
+            length = response.headers.get("content-length")
+            assert length == str(len(response.content)) or response.headers.get("transfer-encoding"), where
+            if plaintext:
+                assert response.headers["content-type"] == "text/plain", where
+                assert response.content == b"Hello, World!", where
+            else:
+                assert response.headers["content-type"] == "application/json", where
+                assert response.json() == {"message": "Hello, World!"}, where
+                assert len(response.content) <= 28, where
 
 
 def test_bad_parameters_are_json_400_on_every_port(topology):

@@ -1,4 +1,4 @@
-"""The chat's channel layer (realtime/layer.py) on the real Redis: what a receive is and how it ends."""
+"""The chat's channel layer (core/layer.py) on the real Redis: what a receive is and how it ends."""
 
 import asyncio
 import uuid

@@ -14,12 +14,23 @@ def test_seeded_tables():
     assert Fortune.objects.count() == 12
 
 
-def test_plaintext_and_json(client):
-    response = client.get("/plaintext")
+@pytest.mark.parametrize("suffix", ["", "/async"])
+def test_plaintext_and_json(client, suffix):
+    response = client.get(f"/plaintext{suffix}")
     assert response.status_code == 200
     assert response.content == b"Hello, World!"
     assert response["Content-Type"].startswith("text/plain")
-    assert client.get("/json").json() == {"message": "Hello, World!"}
+    assert client.get(f"/json{suffix}").json() == {"message": "Hello, World!"}
+
+
+@pytest.mark.parametrize("name", ["plaintext", "json"])
+def test_the_async_variant_is_a_coroutine_beside_the_sync_view(name):
+    """Beside, never instead: the sync URL keeps its sync view, so the bench can compare the two."""
+    from asgiref.sync import iscoroutinefunction
+    from django.urls import resolve
+
+    assert not iscoroutinefunction(resolve(f"/{name}").func)
+    assert iscoroutinefunction(resolve(f"/{name}/async").func)
 
 
 def test_every_response_names_the_server(client, settings):
@@ -146,11 +157,11 @@ def test_the_page_lists_every_port_of_servers_toml(client, topology):
 def test_the_page_loads_the_chat_only_where_websockets_reach_an_asgi_server(client, topology):
     for port, _ in topology.websocket_ports():
         body = client.get("/", headers={"X-Forwarded-Port": str(port)}).content.decode()
-        assert "/static/chat." in body and 'id="close-codes"' in body, port
+        assert "/static/bench/chat." in body and 'id="close-codes"' in body, port
     for server in topology.servers:
         if not server.websocket:
             body = client.get("/", headers={"X-Forwarded-Port": str(server.port)}).content.decode()
-            assert "/static/chat." not in body, server.name
+            assert "/static/bench/chat." not in body, server.name
             assert "cannot hold a WebSocket" in body, server.name
             assert f':{topology.production.port}/">' in body, server.name
 

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,18 +80,37 @@ def assert_clean(status: int, body: bytes, where) -> None:
         assert marker not in body, (where, body[:500])
 
 
+# How long a server's log may take to show a marker request's own access-log line.
+LOG_CATCH_UP_SECONDS = 30
+
+
 @contextlib.contextmanager
 def log_output(names: Iterable[str]) -> Iterator[dict[str, bytes]]:
-    """What each named program of the host run writes to its log while the block runs."""
+    """What each named server of the host run writes to its log while the block runs.
+
+    The logs reach their files through supervisord, later than the answers: after the block, a
+    request for a path of its own goes to each server, and the log is read once it shows that
+    request's access-log line (a fixed wait would let a later traceback pass unseen).
+    """
+    topology = servers.load()
     logs = {name: local.RUN / "logs" / f"{name}.log" for name in names}
     sizes = {name: log.stat().st_size for name, log in logs.items()}
     written: dict[str, bytes] = {}
     yield written
-    time.sleep(0.5)  # the servers' output reaches their log files through supervisord
+    marker = f"/log-marker-{uuid.uuid4().hex}"
+    with httpx.Client(timeout=10) as client:
+        for name in logs:
+            client.get(f"http://127.0.0.1:{topology[name].port}{marker}")
+    deadline = time.monotonic() + LOG_CATCH_UP_SECONDS
     for name, log in logs.items():
-        with log.open("rb") as file:
-            file.seek(sizes[name])
-            written[name] = file.read()
+        while True:
+            with log.open("rb") as file:
+                file.seek(sizes[name])
+                written[name] = file.read()
+            if marker.encode() in written[name]:
+                break
+            assert time.monotonic() < deadline, f"{name}: no access-log line for {marker} in {log}"
+            time.sleep(0.1)
 
 
 def tracebacks(written: dict[str, bytes]) -> dict[str, str]:
@@ -139,8 +159,11 @@ def open_socket(port: int, path: str, timeout: float = 10, **options) -> websock
 
 
 def close_outcome(sock: websocket.WebSocket, timeout: float = 10) -> tuple[str, int | None]:
-    """How the server ended the socket: ("close", code) with a close frame, ("dropped", None) without.
+    """How the server ended the socket: ("close", code) with a close frame; without one,
+    ("dropped", None) when the connection just ended (FIN) or ("reset", None) on a TCP reset.
 
+    A reset is what a crashed process or a socket closed with unread data sends: never a
+    deliberate close, so a test accepts it only where it says why.
     A socket still open after `timeout` fails the test: a server must not leave a bad client hanging.
     """
     sock.settimeout(timeout)
@@ -152,7 +175,9 @@ def close_outcome(sock: websocket.WebSocket, timeout: float = 10) -> tuple[str, 
                 return "close", code
     except websocket.WebSocketTimeoutException:
         raise AssertionError("the server left the socket open") from None
-    except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+    except ConnectionResetError:
+        return "reset", None
+    except websocket.WebSocketConnectionClosedException:
         return "dropped", None
     finally:
         sock.shutdown()

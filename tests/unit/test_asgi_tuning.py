@@ -131,6 +131,13 @@ async def test_a_waiter_cancelled_just_as_it_is_handed_an_executor_passes_it_on(
     assert pool.lent == 0
 
 
+POOL_THREADS = 4
+# Each request waits here until POOL_THREADS requests hold a thread, a connection and a
+# transaction at once: the requests overlap for certain, and a pool that serves them one at a
+# time (or on fewer threads) breaks the barrier instead of passing unchecked.
+TOGETHER = threading.Barrier(POOL_THREADS, timeout=15)
+
+
 def probe(request):
     """Which thread, database session and transaction served this request, and while when it held
     them for sure (from its first query until its transaction ends)."""
@@ -138,7 +145,7 @@ def probe(request):
         cursor.execute("SELECT pg_backend_pid(), txid_current()")
         backend, txid = cursor.fetchone()
         started = time.monotonic()
-        time.sleep(0.05)
+        TOGETHER.wait()
         ended = time.monotonic()
     return JsonResponse({"thread": threading.get_ident(), "backend": backend, "txid": txid,
                          "started": started, "ended": ended})
@@ -150,7 +157,7 @@ urlpatterns = [path("probe", probe)]
 @pytest.mark.django_db
 async def test_concurrent_requests_never_share_a_thread_a_connection_or_a_transaction(settings):
     settings.ROOT_URLCONF = __name__
-    pool = ExecutorPool(4)
+    pool = ExecutorPool(POOL_THREADS)
     handler = PooledASGIHandler(pool)
 
     async def get():
@@ -160,12 +167,14 @@ async def test_concurrent_requests_never_share_a_thread_a_connection_or_a_transa
         assert response["status"] == 200, response
         return json.loads(response["body"])
 
-    served = await asyncio.gather(*(get() for _ in range(16)))
-    assert len({request["thread"] for request in served}) <= 4  # the pool's threads, reused
+    served = await asyncio.gather(*(get() for _ in range(4 * POOL_THREADS)))
+    assert len({request["thread"] for request in served}) == POOL_THREADS  # the pool's threads, reused
     for one in served:
-        for other in served:
-            if one is other or one["ended"] <= other["started"] or other["ended"] <= one["started"]:
-                continue
+        overlapping = [other for other in served if other is not one
+                       and one["started"] < other["ended"] and other["started"] < one["ended"]]
+        # The barrier let it go with POOL_THREADS - 1 others, each on its own thread, session, transaction.
+        assert len(overlapping) >= POOL_THREADS - 1, (one, overlapping)
+        for other in overlapping:
             assert one["thread"] != other["thread"], (one, other)
             assert one["backend"] != other["backend"], (one, other)
             assert one["txid"] != other["txid"], (one, other)

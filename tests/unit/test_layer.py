@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 from channels.layers import get_channel_layer
+from django.conf import settings
+from realtime.layer import Mailbox
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -68,3 +70,40 @@ async def test_a_cancelled_receive_forgets_its_mailbox_and_the_last_one_stops_th
         await asyncio.wait_for(reader, 5)
     for channel in channels:
         await layer.group_discard(group, channel)
+
+
+def test_a_mailbox_keeps_the_newest_capacity_messages():
+    mailbox = Mailbox(capacity=3)
+    for number in range(5):
+        mailbox.put({"n": number})
+    loop = asyncio.new_event_loop()
+    try:
+        received = [mailbox.get(loop.create_future()).result()["n"] for _ in range(3)]
+        assert received == [2, 3, 4]
+        assert not mailbox.get(loop.create_future()).done()
+    finally:
+        loop.close()
+
+
+async def test_a_member_that_does_not_receive_loses_its_oldest_messages_at_the_capacity():
+    """A slow member's backlog lives in this process's memory, not in Redis: it must stay within
+    the channel layer's capacity (CHANNEL_LAYER_CAPACITY) while a reading member gets everything."""
+    layer = get_channel_layer()
+    capacity = settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
+    group, [reader, lagging] = await members(layer, 2)
+    sent = capacity + 10
+
+    async def read_all():
+        numbers = []
+        while len(numbers) < sent:
+            numbers.append((await layer.receive(reader))["n"])
+        return numbers
+
+    reading = asyncio.create_task(read_all())
+    for number in range(sent):
+        await layer.group_send(group, {"type": "chat.message", "n": number})
+    assert await asyncio.wait_for(reading, 30) == list(range(sent))
+    assert len(layer.mailboxes[lagging].messages) == capacity
+    later = [(await asyncio.wait_for(layer.receive(lagging), 5))["n"] for _ in range(capacity)]
+    assert later == list(range(sent - capacity, sent))
+    await leave(layer, group, [reader, lagging])

@@ -25,6 +25,9 @@ OPERATOR = 1
 # superuser_reserved_connections, PostgreSQL's default: kept free for a superuser to get in even
 # when every other slot is taken.
 RESERVED = 3
+# What one PgBouncer opens to PostgreSQL at most: a few per core serve a database on one machine,
+# and more would only queue inside PostgreSQL instead of in PgBouncer.
+POOLER_POOL_SIZE = 20
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,6 @@ PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
 # PgBouncer, where DB_POOLER=pgbouncer puts it between the servers and PostgreSQL.
 PGBOUNCER_PORT = 64329
-# What PgBouncer opens to PostgreSQL at most: a few per core serve a database on one machine.
-PGBOUNCER_POOL_SIZE = 20
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"
 
@@ -119,7 +117,8 @@ def connection_budget(env: dict[str, str]) -> budget.Budget:
     direct = budget.Budget("host run", tasks, processes, pool_size, extra=pool_size + 1)
     if not pooler():
         return direct
-    return dataclasses.replace(direct, pooler=budget.Pooler(1, PGBOUNCER_POOL_SIZE, direct.max_client_conn()))
+    pgbouncer = budget.Pooler(1, budget.POOLER_POOL_SIZE, direct.max_client_conn())
+    return dataclasses.replace(direct, pooler=pgbouncer)
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -282,9 +282,20 @@ def manage(env: dict[str, str], *args: str) -> None:
     run([str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT / "app", env=env)
 
 
+def check_same_pooler() -> None:
+    """The servers keep the DATABASE_URL supervisord started with: a running host run cannot
+    switch DB_POOLER (PgBouncer's program would come or go under servers that still use it)."""
+    recorded = RUN / "db-pooler"
+    if supervisord_running() and recorded.exists() and recorded.read_text() != pooler():
+        raise StackError(f"it runs with DB_POOLER={recorded.read_text() or '(unset)'}, asked for "
+                         f"DB_POOLER={pooler() or '(unset)'}: `make local-down` first")
+    recorded.write_text(pooler())
+
+
 def up() -> None:
     binaries = find_binaries()
     (RUN / "logs").mkdir(parents=True, exist_ok=True)
+    check_same_pooler()
     init_postgres(binaries)
     render_configs(binaries)
     env = app_environment()

@@ -33,6 +33,11 @@ TERMINATION_GRACE_SECONDS = 25 + PRE_STOP_SECONDS + 5
 # The probes' Host header: the kubelet sends the pod's IP otherwise, which is not in
 # ALLOWED_HOSTS, and Django answers 400 (the probe fails).
 PROBE_HOST = "127.0.0.1"
+# The servers reach PostgreSQL through PgBouncer in transaction mode (pgbouncer.yaml), which keeps
+# PostgreSQL's connections bounded however far they scale (stack/budget.py); the migrate Job goes
+# to PostgreSQL itself, as DDL in one session should.
+PGBOUNCER = "pgbouncer:6432"
+POSTGRES = "postgres:5432"
 
 
 def env_example() -> dict[str, str]:
@@ -101,15 +106,17 @@ def http_probe(path: str, port: str, period: int, failures: int) -> dict:
     }
 
 
-def app_container(name: str, command: list[str], extra_env: dict[str, str], limits: dict) -> dict:
-    env = [{"name": key, "value": value} for key, value in {"SERVED_BY": name, **extra_env}.items()]
+def app_container(name: str, command: list[str], extra_env: dict[str, str], limits: dict,
+                  database: str = PGBOUNCER) -> dict:
+    pooler = {"DB_POOLER": "pgbouncer"} if database == PGBOUNCER else {}
+    env = [{"name": key, "value": value} for key, value in {"SERVED_BY": name, **extra_env, **pooler}.items()]
     env += [
         {"name": key, "valueFrom": {"secretKeyRef": {"name": "django-servers", "key": key}}}
         for key in ("SECRET_KEY", "POSTGRES_PASSWORD")
     ]
     # Expanded by the kubelet from the variables above and app-config's (envFrom).
     env.append({"name": "DATABASE_URL",
-                "value": "postgres://$(POSTGRES_USER):$(POSTGRES_PASSWORD)@postgres:5432/$(POSTGRES_DB)"})
+                "value": f"postgres://$(POSTGRES_USER):$(POSTGRES_PASSWORD)@{database}/$(POSTGRES_DB)"})
     mount, _ = tmpfs("tmp", "/tmp")
     return {
         "name": name,
@@ -217,7 +224,8 @@ def app_server(server: Server, limits: dict) -> list[dict]:
 
 
 def migrate_job(limits: dict) -> dict:
-    container = app_container("migrate", ["python", "app/manage.py", "migrate", "--noinput"], {}, limits)
+    container = app_container("migrate", ["python", "app/manage.py", "migrate", "--noinput"], {}, limits,
+                              database=POSTGRES)
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata("migrate", "migrations"),
         "spec": {

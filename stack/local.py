@@ -7,6 +7,7 @@ answers. `down` shuts supervisord down, which stops exactly what it started.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import secrets
@@ -22,15 +23,15 @@ from pathlib import Path
 
 import jinja2
 
-from . import certs, render, servers, supervisor
+from . import budget, certs, render, servers, supervisor
+from .kubernetes import env_example
 from .servers import ROOT
 
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
 PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
 REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
-# Every server x WEB_CONCURRENCY processes x DB_POOL_MAX_SIZE (2 x 8 each) is more than PostgreSQL's
-# default of 100; this leaves room for them and for the tests' and manage.py's own connections.
-PG_MAX_CONNECTIONS = 200
+# PgBouncer, where DB_POOLER=pgbouncer puts it between the servers and PostgreSQL.
+PGBOUNCER_PORT = 64329
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"
 
@@ -79,11 +80,22 @@ def read_or_create_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def pooler() -> str:
+    """DB_POOLER: "pgbouncer" puts PgBouncer between the servers and PostgreSQL."""
+    return os.environ.get("DB_POOLER", "")
+
+
+def postgres_url() -> str:
+    return f"postgres://app:{read_or_create_secret('postgres-password')}@127.0.0.1:{PG_PORT}/app"
+
+
 def app_environment() -> dict[str, str]:
     """What the app servers need to find the services of this run; the caller's env wins."""
-    password = read_or_create_secret("postgres-password")
+    url = postgres_url()
+    if pooler():
+        url = url.replace(f":{PG_PORT}/", f":{PGBOUNCER_PORT}/")
     defaults = {
-        "DATABASE_URL": f"postgres://app:{password}@127.0.0.1:{PG_PORT}/app",
+        "DATABASE_URL": url,
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
         "SECRET_KEY": read_or_create_secret("django-secret-key"),
         "STATIC_ROOT": str(RUN / "static"),
@@ -93,6 +105,20 @@ def app_environment() -> dict[str, str]:
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     return {**os.environ, **{k: v for k, v in defaults.items() if k == "PATH" or k not in os.environ}}
+
+
+def connection_budget(env: dict[str, str]) -> budget.Budget:
+    """Every server once, each process with its pool full, plus a test process's own pool and its
+    connection to the `postgres` database (pytest-django), which the host run also serves."""
+    declared = env_example()
+    pool_size = int(env.get("DB_POOL_MAX_SIZE", declared["DB_POOL_MAX_SIZE"]))
+    processes = int(env.get("WEB_CONCURRENCY", declared["WEB_CONCURRENCY"]))
+    tasks = {server.name: 1 for server in servers.load().servers}
+    direct = budget.Budget("host run", tasks, processes, pool_size, extra=pool_size + 1)
+    if not pooler():
+        return direct
+    pgbouncer = budget.Pooler(1, budget.POOLER_POOL_SIZE, direct.max_client_conn())
+    return dataclasses.replace(direct, pooler=pgbouncer)
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -131,9 +157,24 @@ def init_postgres(binaries: Binaries) -> None:
         password_file.unlink()
 
 
+def prepare_pgbouncer() -> Path:
+    """PgBouncer's folder, for its config and auth file, and the password it logs in with: its
+    user's alone (PostgreSQL's, as root: PgBouncer refuses to run as root)."""
+    folder = RUN / "pgbouncer"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    password = folder / "postgres-password"
+    password.touch(mode=0o600)
+    password.write_text(read_or_create_secret("postgres-password"))
+    if postgres_user():
+        shutil.chown(folder, postgres_user())
+        shutil.chown(password, postgres_user())
+    return folder
+
+
 def render_configs(binaries: Binaries) -> None:
     target = render.host_target(RUN, tls=certs.configured())
     main_conf, site = render.render(target)
+    connections = connection_budget(app_environment())
     (RUN / "nginx").mkdir(parents=True, exist_ok=True)
     (RUN / "nginx" / "nginx.conf").write_text(main_conf)
     (RUN / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
@@ -152,7 +193,11 @@ def render_configs(binaries: Binaries) -> None:
             postgres=binaries.postgres_bin / "postgres",
             postgres_user=postgres_user(),
             pg_port=PG_PORT,
-            pg_max_connections=PG_MAX_CONNECTIONS,
+            pg_max_connections=connections.postgres_connections,
+            pgbouncer=connections.pooler and {
+                "folder": prepare_pgbouncer(), "port": PGBOUNCER_PORT, "pg_port": PG_PORT,
+                "pool_size": connections.pooler.pool_size, "max_clients": connections.pooler.max_clients,
+            },
             redis=binaries.redis,
             redis_port=REDIS_PORT,
             nginx=binaries.nginx,
@@ -237,9 +282,20 @@ def manage(env: dict[str, str], *args: str) -> None:
     run([str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT / "app", env=env)
 
 
+def check_same_pooler() -> None:
+    """The servers keep the DATABASE_URL supervisord started with: a running host run cannot
+    switch DB_POOLER (PgBouncer's program would come or go under servers that still use it)."""
+    recorded = RUN / "db-pooler"
+    if supervisord_running() and recorded.exists() and recorded.read_text() != pooler():
+        raise StackError(f"it runs with DB_POOLER={recorded.read_text() or '(unset)'}, asked for "
+                         f"DB_POOLER={pooler() or '(unset)'}: `make local-down` first")
+    recorded.write_text(pooler())
+
+
 def up() -> None:
     binaries = find_binaries()
     (RUN / "logs").mkdir(parents=True, exist_ok=True)
+    check_same_pooler()
     init_postgres(binaries)
     render_configs(binaries)
     env = app_environment()
@@ -251,8 +307,13 @@ def up() -> None:
     wait_for("PostgreSQL", lambda: postgres_ready(binaries), 30, "postgres.log")
     wait_for("Redis", lambda: port_open(REDIS_PORT), 15, "redis.log")
     create_database(binaries, env)
-    manage(env, "migrate", "--noinput", "--verbosity", "0")
-    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    # Migrations go to PostgreSQL itself, as the migrate service and Job do.
+    direct = {**env, "DATABASE_URL": postgres_url(), "DB_POOLER": ""}
+    manage(direct, "migrate", "--noinput", "--verbosity", "0")
+    manage(direct, "collectstatic", "--noinput", "--verbosity", "0")
+    if pooler():
+        wait_for(f"PgBouncer on 127.0.0.1:{PGBOUNCER_PORT}", lambda: port_open(PGBOUNCER_PORT), 15,
+                 "pgbouncer.log")
     topology = servers.load()
     supervisorctl("start", "servers:*", check=False)
     for server in topology.servers:
@@ -275,7 +336,9 @@ def print_urls(topology: servers.Topology) -> None:
           f"(certificate: {certs.configured().certificate})")
     for server in topology.servers:
         print(f"  http://127.0.0.1:{server.port}/  {server.label}")
-    print(f"  PostgreSQL 127.0.0.1:{PG_PORT}, Redis 127.0.0.1:{REDIS_PORT}\nStop it with `make local-down`.")
+    via = f" (the servers' through PgBouncer 127.0.0.1:{PGBOUNCER_PORT})" if pooler() else ""
+    print(f"  PostgreSQL 127.0.0.1:{PG_PORT}{via}, Redis 127.0.0.1:{REDIS_PORT}\n"
+          "Stop it with `make local-down`.")
 
 
 def down() -> None:

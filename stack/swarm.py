@@ -24,10 +24,11 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import render, servers
+from . import budget, render, servers
 from .servers import ROOT
 
 # Swarm keeps the stack file's secrets out of `docker inspect` and the environment: these
@@ -42,6 +43,12 @@ NGINX_TEMPLATES = "/etc/nginx/templates"
 # on one data folder would corrupt it).
 DATA_SERVICES = {"postgres", "redis"}
 ONE_SHOT = "migrate"
+# PgBouncer in transaction mode between the servers and PostgreSQL (pgbouncer/): PostgreSQL then
+# sees its pools only, however many REPLICAS the servers have (stack/budget.py). The migrate
+# service keeps its direct connection.
+POOLER = "pgbouncer"
+POOLER_REPLICAS = 2
+POOLER_ADDRESS = "pgbouncer:6432"
 
 # What Swarm does with each key Compose gives a service, and what this renderer does about it.
 # A key in neither this table nor KEPT stops the rendering: a new key is handled on purpose.
@@ -119,6 +126,13 @@ def options_from(config: dict, data_node: str) -> Options:
                    data_node=settings.get("data_node") or data_node)
 
 
+def through_pooler(database_url: str) -> str:
+    """The servers' DATABASE_URL with PgBouncer in place of PostgreSQL's host and port."""
+    parts = urllib.parse.urlsplit(database_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{credentials}@{POOLER_ADDRESS}"))
+
+
 def versioned(stack: str, name: str, content: bytes) -> str:
     """Swarm secrets and configs cannot change: a new content is a new name, so a deploy rolls."""
     return f"{stack}_{name}_{hashlib.sha256(content).hexdigest()[:12]}"
@@ -155,7 +169,9 @@ class Renderer:
         if missing:
             raise SwarmError(f"servers.toml has {missing}, but docker-compose.yml has no such "
                              "service: add one per server (see the servers there)")
+        services = {**services, POOLER: services.get(POOLER) or self.pooler_spec(services)}
         rendered = {name: self.service(name, spec) for name, spec in services.items()}
+        self.fit_postgres(rendered["postgres"])
         return {
             "version": "3.8",
             "services": rendered,
@@ -198,6 +214,50 @@ class Renderer:
         out["deploy"] = self.deploy(name, spec.get("deploy") or {})
         return out
 
+    def connection_budget(self) -> budget.Budget:
+        """Every server's REPLICAS tasks, plus the one a start-first update adds, each process
+        with its pool full; PgBouncer's tasks likewise."""
+        app = self.config["services"][ONE_SHOT].get("environment") or {}
+        tasks = {name: self.options.replicas + 1 for name in self.topology.names}
+        servers_side = budget.Budget("swarm", tasks, int(app["WEB_CONCURRENCY"]),
+                                     int(app["DB_POOL_MAX_SIZE"]))
+        pooler = budget.Pooler(POOLER_REPLICAS + 1, budget.POOLER_POOL_SIZE, servers_side.max_client_conn())
+        return budget.Budget("swarm", tasks, servers_side.processes, servers_side.pool_size, pooler)
+
+    def pooler_spec(self, services: dict) -> dict:
+        """PgBouncer as a Compose service would declare it, from the app's image repository and
+        tag and PostgreSQL's role; its numbers from the connection budget."""
+        repository, _, tag = services[ONE_SHOT]["image"].rpartition(":")
+        postgres = services["postgres"]["environment"]
+        connections = self.connection_budget()
+        app = services[ONE_SHOT].get("environment") or {}
+        environment = {"POSTGRES_HOST": "postgres", "POSTGRES_PORT": "5432",
+                       "POSTGRES_USER": postgres["POSTGRES_USER"],
+                       "POSTGRES_PASSWORD": postgres["POSTGRES_PASSWORD"],
+                       "PGBOUNCER_POOL_SIZE": str(connections.pooler.pool_size),
+                       "PGBOUNCER_MAX_CLIENT_CONN": str(connections.pooler.max_clients)}
+        if "DB_POOL_TIMEOUT" in app:
+            environment["DB_POOL_TIMEOUT"] = app["DB_POOL_TIMEOUT"]
+        return {
+            "image": f"{repository.rpartition('/')[0]}/pgbouncer:{tag}",
+            "read_only": True, "cap_drop": ["ALL"], "tmpfs": ["/tmp:mode=1777"],
+            "environment": environment,
+            # pgbouncer/Dockerfile's check, kept here: Swarm keeps an image's HEALTHCHECK, but
+            # the retries are raised like every other service's.
+            "healthcheck": {"test": ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "6432"],
+                            "interval": "5s", "timeout": "5s", "retries": 3, "start_period": "5s"},
+            # Its safe shutdown: transactions in flight finish.
+            "stop_signal": "SIGINT", "stop_grace_period": "30s",
+        }
+
+    def fit_postgres(self, postgres: dict) -> None:
+        """PostgreSQL's max_connections from the connection budget, in place of Compose's."""
+        old = postgres.get("command") or ["postgres"]
+        setting = "max_connections="
+        command = [part for i, part in enumerate(old) if not part.startswith(setting)
+                   and not (part == "-c" and old[i + 1:i + 2] and old[i + 1].startswith(setting))]
+        postgres["command"] = [*command, "-c", f"{setting}{self.connection_budget().postgres_connections}"]
+
     @staticmethod
     def healthcheck(check: dict) -> dict:
         """Compose's check, failing for LIVENESS_SECONDS before it counts: on Swarm an unhealthy
@@ -211,8 +271,13 @@ class Renderer:
     def environment(self, service: str, environment: dict) -> tuple[dict, list[dict]]:
         kept, secrets = {}, []
         for variable, value in sorted(environment.items()):
+            if variable == "DATABASE_URL" and service in self.topology.names and value is not None:
+                value = through_pooler(value)
+                kept["DB_POOLER"] = "pgbouncer"
             if variable in SECRET_VARIABLES and value is not None:
                 secret = SECRET_VARIABLES[variable]
+                if variable == "DATABASE_URL" and service in self.topology.names:
+                    secret += "_pooled"
                 self.file("secrets", secret, compose_value(value).encode())
                 secrets.append({"source": secret, "target": secret})
                 kept[f"{variable}_FILE"] = f"/run/secrets/{secret}"
@@ -281,13 +346,18 @@ class Renderer:
         elif name == ONE_SHOT:
             out.update(mode="replicated", replicas=1,
                        restart_policy={"condition": "on-failure", "delay": "5s"})
+        elif name == POOLER:
+            # Stateless: on any node, a new task healthy before an old one stops.
+            out.update(mode="replicated", replicas=POOLER_REPLICAS,
+                       update_config={"parallelism": 1, "order": "start-first"},
+                       restart_policy={"condition": "any", "delay": "2s"})
         elif name in DATA_SERVICES:
             out.update(mode="replicated", replicas=1, update_config={"order": "stop-first"},
                        restart_policy={"condition": "any", "delay": "2s"},
                        placement={"constraints": [f"node.hostname == {self.options.data_node}"]})
         else:
             raise SwarmError(f"service {name} is neither a server in servers.toml nor one this "
-                             "renderer knows (nginx, migrate, postgres, redis)")
+                             "renderer knows (nginx, migrate, pgbouncer, postgres, redis)")
         return out
 
 

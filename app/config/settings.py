@@ -123,14 +123,45 @@ TEMPLATES = [
 # PostgreSQL through psycopg 3 and its connection pool. CONN_MAX_AGE must stay 0: persistent
 # connections are per thread, and under ASGI every request may run in a new thread, so they
 # pile up until PostgreSQL refuses more. The pool bounds connections per process instead:
-# WEB_CONCURRENCY x DB_POOL_MAX_SIZE per server must fit in PostgreSQL's max_connections.
+# WEB_CONCURRENCY x DB_POOL_MAX_SIZE per server, for every server and replica, must fit in
+# PostgreSQL's max_connections, or in PgBouncer's max_client_conn (stack/budget.py).
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://app@127.0.0.1:5432/app")}
+
+# DB_POOLER=pgbouncer: DATABASE_URL is PgBouncer in transaction mode (Swarm, Kubernetes; optional
+# on Compose and the host run), so one connection's consecutive transactions may run on different
+# PostgreSQL connections, and nothing may outlive a transaction on the server:
+# - prepared statements. psycopg prepares a query on the server once it has run prepare_threshold
+#   times on a connection; the next run, on another PostgreSQL connection, fails with 'prepared
+#   statement "_pg3_0" does not exist'. PgBouncer 1.21+ can track them (max_prepared_statements);
+#   Debian bookworm's 1.18 cannot, so they stay off (prepare_threshold None, Django's own default
+#   as long as OPTIONS does not set one):
+#   https://www.psycopg.org/psycopg3/docs/advanced/prepare.html#using-prepared-statements-with-pgbouncer
+# - server-side cursors (QuerySet.iterator()), which Django declares WITHOUT HOLD:
+#   https://docs.djangoproject.com/en/5.2/ref/databases/#transaction-pooling-and-server-side-cursors
+DB_POOLER = env.str("DB_POOLER", default="")
+if DB_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DB_POOLER must be empty or pgbouncer, got {DB_POOLER!r}")
+# After how many runs on one connection psycopg prepares a query on the server (empty: never).
+# With a direct connection, a number trades a round of parsing and planning per query for memory
+# held on the server; it needs server-side parameter binding, which it turns on.
+DB_PREPARE_THRESHOLD = env.str("DB_PREPARE_THRESHOLD", default="")
+if DB_PREPARE_THRESHOLD and not DB_PREPARE_THRESHOLD.isdigit():
+    raise ImproperlyConfigured(
+        f"DB_PREPARE_THRESHOLD must be a whole number or empty, got {DB_PREPARE_THRESHOLD!r}"
+    )
+DB_PREPARE_THRESHOLD = int(DB_PREPARE_THRESHOLD) if DB_PREPARE_THRESHOLD else None
+if DB_POOLER and DB_PREPARE_THRESHOLD is not None:
+    raise ImproperlyConfigured(
+        f"DB_PREPARE_THRESHOLD={DB_PREPARE_THRESHOLD} with DB_POOLER={DB_POOLER}: PgBouncer's "
+        "transaction pooling loses prepared statements between transactions; unset it"
+    )
 DATABASES["default"].update(
     CONN_MAX_AGE=0,
     # With the pool, this makes psycopg check a connection before lending it, so connections
     # broken by a PostgreSQL restart are replaced instead of failing requests (the fault tests
     # still see at most one failed request per process right after a restart).
     CONN_HEALTH_CHECKS=True,
+    DISABLE_SERVER_SIDE_CURSORS=bool(DB_POOLER),
     OPTIONS={
         "pool": {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
@@ -140,6 +171,8 @@ DATABASES["default"].update(
             "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         },
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+        "prepare_threshold": DB_PREPARE_THRESHOLD,
+        "server_side_binding": DB_PREPARE_THRESHOLD is not None,
     },
 )
 

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from stack import kubernetes
+from stack import budget, kubernetes
 from stack.servers import ROOT
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -176,6 +176,70 @@ def test_the_overlay_changes_what_it_says(topology):
     config = next(doc for doc in overlay if doc["kind"] == "ConfigMap"
                   and doc["metadata"]["name"].startswith("app-config"))
     assert kubernetes.PROBE_HOST in config["data"]["ALLOWED_HOSTS"].split(",")
+
+
+def container_env(documents: list[dict], container: dict) -> dict[str, str]:
+    """A container's plain variables over its app-config ConfigMap's, over the declared defaults."""
+    config_maps = by_kind(documents, "ConfigMap")
+    values = dict(kubernetes.env_example())
+    for source in container.get("envFrom", []):
+        values.update(config_maps[source["configMapRef"]["name"]]["data"])
+    values.update({item["name"]: item["value"] for item in container.get("env", []) if "value" in item})
+    return values
+
+
+def surge(deployment: dict) -> int:
+    """The pods a rolling update adds on top of the replicas."""
+    return int(deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"])
+
+
+def kubernetes_budget(name: str, documents: list[dict], topology) -> tuple[budget.Budget, int]:
+    """The connection budget read from the rendered manifests: every server's replicas plus its
+    rollout's surge, WEB_CONCURRENCY and DB_POOL_MAX_SIZE as its containers get them, and
+    PgBouncer's pools where the servers' DATABASE_URL goes through it."""
+    deployments = by_kind(documents, "Deployment")
+    tasks = {server: deployments[server]["spec"]["replicas"] + surge(deployments[server])
+             for server in topology.names}
+    envs = [container_env(documents, deployments[server]["spec"]["template"]["spec"]["containers"][0])
+            for server in topology.names]
+    shapes = {(env["WEB_CONCURRENCY"], env["DB_POOL_MAX_SIZE"]) for env in envs}
+    assert len(shapes) == 1, f"{name}: servers differ in WEB_CONCURRENCY/DB_POOL_MAX_SIZE: {shapes}"
+    processes, pool_size = map(int, shapes.pop())
+    pooler = None
+    if all("@pgbouncer:" in env["DATABASE_URL"] for env in envs):
+        pgbouncer = deployments["pgbouncer"]
+        env = container_env(documents, pgbouncer["spec"]["template"]["spec"]["containers"][0])
+        pooler = budget.Pooler(pgbouncer["spec"]["replicas"] + surge(pgbouncer),
+                               int(env["PGBOUNCER_POOL_SIZE"]), int(env["PGBOUNCER_MAX_CLIENT_CONN"]))
+    postgres = by_kind(documents, "StatefulSet")["postgres"]["spec"]["template"]["spec"]["containers"][0]
+    found = [arg.split("=", 1)[1] for arg in postgres.get("args", []) if arg.startswith("max_connections=")]
+    assert found, f"{name}: PostgreSQL's args set no max_connections (its default is 100)"
+    return budget.Budget(name, tasks, processes, pool_size, pooler), int(found[0])
+
+
+def test_postgresql_connections_cannot_overflow(layer, topology):
+    name, documents = layer
+    connections, max_connections = kubernetes_budget(name, documents, topology)
+    print(f"\n{name}: {connections.server_connections} server connections, "
+          f"{connections.postgres_connections} for PostgreSQL (max_connections={max_connections})")
+    assert connections.problems(max_connections) == []
+
+
+def test_the_servers_reach_postgresql_through_pgbouncer_and_migrations_do_not(layer, topology):
+    name, documents = layer
+    deployments = by_kind(documents, "Deployment")
+    for server in topology.names:
+        pod = deployments[server]["spec"]["template"]["spec"]
+        for container in pod["containers"] + pod["initContainers"]:
+            env = container_env(documents, container)
+            assert f"@{kubernetes.PGBOUNCER}/" in env["DATABASE_URL"], (name, server, container["name"])
+            assert env["DB_POOLER"] == "pgbouncer", (name, server)
+    job = by_kind(documents, "Job")["migrate"]["spec"]["template"]["spec"]
+    migrate = container_env(documents, job["containers"][0])
+    assert f"@{kubernetes.POSTGRES}/" in migrate["DATABASE_URL"] and not migrate.get("DB_POOLER")
+    pgbouncer = deployments["pgbouncer"]["spec"]["template"]["spec"]
+    assert pgbouncer["containers"][0]["image"].split(":")[0].endswith("django-servers/pgbouncer")
+    assert by_kind(documents, "Service")["pgbouncer"]["spec"]["ports"][0]["port"] == 6432
 
 
 def test_checkov_finds_nothing_that_is_not_explained(tmp_path):

@@ -1,24 +1,32 @@
 """The Swarm stack file, rendered from docker-compose.yml as Compose v2 resolves it (no engine needed)."""
 
+import dataclasses
 import json
 import re
 import subprocess
 
 import pytest
 
-from stack import swarm
+from stack import budget, swarm
 from tests.stacks import compose_binary
 
 DATA_NODE = "node-1"
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def compose(tmp_path_factory):
+    """docker-compose.yml as Compose resolves it, with .env.example's defaults and REPLICAS=3."""
     folder = tmp_path_factory.mktemp("swarm")
     settings = folder / "test.env"
     settings.write_text("COMPOSE_PROJECT_NAME=render-test\nSECRET_KEY=k3y\nPOSTGRES_PASSWORD=pw\nREPLICAS=3\n")
     config = swarm.compose_config(["--env-file", str(settings)], env={"PATH": "/usr/bin:/bin"},
                                   compose=(str(compose_binary()),))
+    return config, folder
+
+
+@pytest.fixture(scope="module")
+def rendered(compose):
+    config, folder = compose
     options = swarm.options_from(config, DATA_NODE)
     out = folder / "out"
     return swarm.Renderer(config, options, out).stack(), out
@@ -54,13 +62,15 @@ def test_nothing_swarm_ignores_is_left_and_hardening_is_kept(rendered):
 
 def test_secrets_are_swarm_secrets_not_environment(rendered):
     stack, out = rendered
-    secret_values = {"k3y", "pw", "postgres://app:pw@postgres:5432/app"}
+    secret_values = {"k3y", "pw", "postgres://app:pw@postgres:5432/app", "postgres://app:pw@pgbouncer:6432/app"}
     text = json.dumps(stack["services"])
     assert not [value for value in secret_values if value in text]
     assert {path.read_text() for path in (out / "secrets").iterdir()} == secret_values
     app = stack["services"]["gunicorn"]
     assert app["environment"]["SECRET_KEY_FILE"] == "/run/secrets/secret_key"
-    assert app["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
+    # The servers go through PgBouncer; migrate goes to PostgreSQL itself.
+    assert app["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url_pooled"
+    assert stack["services"]["migrate"]["environment"]["DATABASE_URL_FILE"] == "/run/secrets/database_url"
     postgres = stack["services"]["postgres"]["environment"]
     assert postgres["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
     # Content-addressed names: a changed secret is a new one, which Swarm rolls out.
@@ -113,3 +123,64 @@ def test_a_service_with_a_key_nobody_decided_on_is_refused(rendered):
     options = swarm.Options("x", 1, "10.0.0.0/24", "10.0.1.0/24", DATA_NODE)
     with pytest.raises(swarm.SwarmError, match="privileged"):
         swarm.Renderer(config, options, rendered[1]).service("gunicorn", config["services"]["gunicorn"])
+
+
+def test_pgbouncer_runs_between_the_servers_and_postgresql(rendered, topology):
+    stack, out = rendered
+    pgbouncer = stack["services"]["pgbouncer"]
+    assert pgbouncer["image"] == "django-servers/pgbouncer:latest"
+    assert pgbouncer["deploy"]["replicas"] == swarm.POOLER_REPLICAS
+    assert pgbouncer["deploy"]["update_config"]["order"] == "start-first"
+    assert pgbouncer["networks"] == ["back"]
+    assert pgbouncer["stop_signal"] == "SIGINT"
+    assert pgbouncer["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert pgbouncer["volumes"] == [{"type": "tmpfs", "target": "/tmp"}]
+    pooled = (out / "secrets" / "database_url_pooled").read_text()
+    assert pooled.endswith(f"@{swarm.POOLER_ADDRESS}/app")
+    for server in topology.servers:
+        assert stack["services"][server.name]["environment"]["DB_POOLER"] == "pgbouncer"
+    assert "DB_POOLER" not in stack["services"]["migrate"]["environment"]
+
+
+def postgres_max_connections(postgres: dict) -> int:
+    found = re.search(r"max_connections=(\d+)", " ".join(postgres.get("command") or []))
+    assert found, f"PostgreSQL's command sets no max_connections (default 100): {postgres.get('command')}"
+    return int(found.group(1))
+
+
+def swarm_budget(stack: dict, out, topology) -> tuple[budget.Budget, int]:
+    """The connection budget read back from a rendered stack file, not from the renderer's own."""
+    services = stack["services"]
+    tasks = {name: services[name]["deploy"]["replicas"] + 1 for name in topology.names}  # start-first
+    app = services[topology.names[0]]["environment"]
+    pooled = (out / "secrets" / "database_url_pooled")
+    pooler = None
+    if "pgbouncer" in services and pooled.exists() and swarm.POOLER_ADDRESS in pooled.read_text():
+        environment = services["pgbouncer"]["environment"]
+        pooler = budget.Pooler(services["pgbouncer"]["deploy"]["replicas"] + 1,
+                               int(environment["PGBOUNCER_POOL_SIZE"]),
+                               int(environment["PGBOUNCER_MAX_CLIENT_CONN"]))
+    max_connections = postgres_max_connections(services["postgres"])
+    return budget.Budget("swarm", tasks, int(app["WEB_CONCURRENCY"]), int(app["DB_POOL_MAX_SIZE"]), pooler), \
+        max_connections
+
+
+@pytest.mark.parametrize("replicas", [1, 3, 10])
+def test_swarm_cannot_exceed_postgresql_connections(compose, topology, tmp_path, replicas):
+    config, _ = compose
+    options = dataclasses.replace(swarm.options_from(config, DATA_NODE), replicas=replicas)
+    stack = swarm.Renderer(config, options, tmp_path).stack()
+    connections, max_connections = swarm_budget(stack, tmp_path, topology)
+    print(f"\nREPLICAS={replicas}: {connections.server_connections} server connections, "
+          f"{connections.postgres_connections} for PostgreSQL (max_connections={max_connections})")
+    assert connections.problems(max_connections) == []
+
+
+def test_compose_cannot_exceed_postgresql_connections(compose, topology):
+    """Compose runs one container per server, each straight to PostgreSQL."""
+    config, _ = compose
+    services = config["services"]
+    app = services[topology.names[0]]["environment"]
+    connections = budget.Budget("compose", {name: 1 for name in topology.names}, int(app["WEB_CONCURRENCY"]),
+                                int(app["DB_POOL_MAX_SIZE"]))
+    assert connections.problems(postgres_max_connections(services["postgres"])) == []

@@ -43,7 +43,8 @@ ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
 DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 # The apps the site serves beside the core (app/core): each one's `urls` module is served from
 # the root (config/urls.py) and its `routing.websocket_urlpatterns` take WebSockets
-# (config/routing.py). A copy of the starter names its own apps here instead of the demo's.
+# (config/routing.py). A copy of the starter names its own apps (package names) here instead
+# of the demo's.
 SITE_APPS = ["bench", "realtime"] if DEMO_ENABLED else []
 
 INSTALLED_APPS = [

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings
-from realtime.layer import Mailbox
+from core.layer import Mailbox
 
 pytestmark = pytest.mark.usefixtures("stack")
 

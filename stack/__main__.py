@@ -1,4 +1,4 @@
-"""python -m stack up|down|run|status|reload|certs|render-nginx|render-kubernetes"""
+"""python -m stack up|down|run|status|reload|certs|render|render-nginx"""
 
 import argparse
 import sys
@@ -10,13 +10,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["up", "down", "run", "status", "reload", "certs", "render-nginx", "render-kubernetes"],
+        choices=["up", "down", "run", "status", "reload", "certs", "render", "render-nginx"],
         help="up: start the host run and return; down: stop it; run: up in the foreground "
         "until Ctrl-C; status: show its processes; reload: replace the named servers' processes "
         "(all when none is named) without dropping a request; "
         "certs: make a local CA and certificate for TLS; "
-        "render-nginx: write the nginx image config; "
-        "render-kubernetes: write deploy/kubernetes/base's files that come from servers.toml",
+        "render: write every committed file that comes from servers.toml and settings.toml "
+        "(docker-compose.yml, .env.example, the Kubernetes base, docs/configuration.md); "
+        "render-nginx: write the nginx image config",
     )
     parser.add_argument("servers", nargs="*", help="reload: server names from servers.toml")
     parser.add_argument("--out", help="render-nginx: output folder")
@@ -47,12 +48,12 @@ def main() -> None:
         if not local.supervisord_running():
             sys.exit("local run: not running")
         print(local.supervisorctl("status", check=False).stdout, end="")
-    elif args.command == "render-kubernetes":
+    elif args.command == "render":
         # Here, not at the top: it needs PyYAML, which the nginx image's render stage (this module,
         # the app's packages) has only by way of uvicorn[standard].
-        from . import kubernetes
+        from . import generated
 
-        for path in kubernetes.write():
+        for path in generated.write():
             print(f"wrote {path.relative_to(servers.ROOT)}")
     else:
         if not args.out:

@@ -23,6 +23,7 @@ from pathlib import Path
 import jinja2
 
 from . import certs, render, servers, supervisor
+from . import settings as settings_list
 from .servers import ROOT
 
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
@@ -80,19 +81,20 @@ def read_or_create_secret(name: str) -> str:
 
 
 def app_environment() -> dict[str, str]:
-    """What the app servers need to find the services of this run; the caller's env wins."""
+    """Every setting (settings.toml's defaults), the services of this run, and the caller's env,
+    which wins: the servers get each setting they read, as in every other deployment."""
     password = read_or_create_secret("postgres-password")
     defaults = {
+        **settings_list.defaults(),
         "DATABASE_URL": f"postgres://app:{password}@127.0.0.1:{PG_PORT}/app",
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
         "SECRET_KEY": read_or_create_secret("django-secret-key"),
         "STATIC_ROOT": str(RUN / "static"),
-        "WEB_CONCURRENCY": "2",
         # Plain HTTP on loopback: cookies marked Secure would never come back.
         "SECURE_COOKIES": "0",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    return {**os.environ, **{k: v for k, v in defaults.items() if k == "PATH" or k not in os.environ}}
+    path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**defaults, **os.environ, "PATH": path}
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -29,3 +29,7 @@ include_server_header = False
 accesslog = "-"
 errorlog = "-"
 loglevel = setting("LOG_LEVEL")
+
+# Hypercorn copies every name of this file into its config, which it pickles for each worker: a
+# function cannot be pickled ("Cannot pickle the config").
+del setting

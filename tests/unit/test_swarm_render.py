@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from stack import settings as settings_list
-from stack import swarm
+from stack import swarm, swarm_deploy
 from tests.stacks import compose_binary
 
 DATA_NODE = "node-1"
@@ -18,7 +18,7 @@ def rendered(tmp_path_factory):
     folder = tmp_path_factory.mktemp("swarm")
     settings = folder / "test.env"
     settings.write_text("COMPOSE_PROJECT_NAME=render-test\nSECRET_KEY=k3y\nPOSTGRES_PASSWORD=pw\nREPLICAS=3\n")
-    config = swarm.compose_config(["--env-file", str(settings)], env={"PATH": "/usr/bin:/bin"},
+    config = swarm_deploy.compose_config(["--env-file", str(settings)], env={"PATH": "/usr/bin:/bin"},
                                   compose=(str(compose_binary()),))
     options = swarm.options_from(config, DATA_NODE)
     out = folder / "out"

@@ -93,18 +93,21 @@ class Options:
 
 
 def options_from(config: dict, data_node: str) -> Options:
-    """The x-swarm settings of docker-compose.yml, as Compose resolved them."""
+    """The x-swarm settings of docker-compose.yml, as Compose resolved them (their defaults are
+    settings.toml's, which the rendered file carries)."""
     settings = config.get("x-swarm") or {}
+    missing = {"replicas", "front_subnet", "back_subnet", "data_node"} - set(settings)
+    if missing:
+        raise SwarmError(f"docker-compose.yml's x-swarm lacks {sorted(missing)}: render it again "
+                         "with `python -m stack render`")
     try:
-        replicas = int(settings.get("replicas", 2))
+        replicas = int(settings["replicas"])
     except ValueError:
-        raise SwarmError(f"REPLICAS must be a whole number, got {settings.get('replicas')!r}") from None
+        raise SwarmError(f"REPLICAS must be a whole number, got {settings['replicas']!r}") from None
     if replicas < 1:
         raise SwarmError(f"REPLICAS must be at least 1, got {replicas}")
-    return Options(stack=config["name"], replicas=replicas,
-                   front_subnet=settings.get("front_subnet", "10.213.60.0/24"),
-                   back_subnet=settings.get("back_subnet", "10.213.61.0/24"),
-                   data_node=settings.get("data_node") or data_node)
+    return Options(stack=config["name"], replicas=replicas, front_subnet=settings["front_subnet"],
+                   back_subnet=settings["back_subnet"], data_node=settings["data_node"] or data_node)
 
 
 def versioned(stack: str, name: str, content: bytes) -> str:

@@ -115,3 +115,17 @@ def test_a_service_with_a_key_nobody_decided_on_is_refused(rendered):
     options = swarm.Options("x", 1, "10.0.0.0/24", "10.0.1.0/24", DATA_NODE)
     with pytest.raises(swarm.SwarmError, match="privileged"):
         swarm.Renderer(config, options, rendered[1]).service("gunicorn", config["services"]["gunicorn"])
+
+
+NETWORKS = {"front_subnet": "10.0.0.0/24", "back_subnet": "10.0.1.0/24", "data_node": ""}
+
+
+@pytest.mark.parametrize(("x_swarm", "error"), [
+    (None, r"x-swarm lacks \['back_subnet', 'data_node', 'front_subnet', 'replicas'\]"),
+    ({"replicas": "two", **NETWORKS}, "whole number, got 'two'"),
+    ({"replicas": "0", **NETWORKS}, "at least 1, got 0"),
+])
+def test_swarm_options_that_cannot_deploy_are_a_clear_error(x_swarm, error):
+    config = {"name": "x", **({"x-swarm": x_swarm} if x_swarm else {})}
+    with pytest.raises(swarm.SwarmError, match=error):
+        swarm.options_from(config, DATA_NODE)

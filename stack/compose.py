@@ -86,7 +86,7 @@ def quoted(value: str) -> str:
 def rendered(topology: servers.Topology | None = None,
              settings: dict[str, Setting] | None = None) -> str:
     topology = topology or servers.load()
-    renderer = Renderer(topology, settings or settings_list.load(topology=topology))
+    renderer = Renderer(topology, settings or settings_list.load())
     templates = jinja2.Environment(  # noqa: S701 - renders YAML, not HTML
         loader=jinja2.FileSystemLoader(Path(__file__).parent),
         undefined=jinja2.StrictUndefined,

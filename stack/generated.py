@@ -105,7 +105,7 @@ def configuration_doc(settings: dict[str, Setting], topology: servers.Topology) 
 def rendered() -> dict[Path, str]:
     """Each generated file and its content."""
     topology = servers.load()
-    settings = settings_list.load(topology=topology)
+    settings = settings_list.load()
     return {
         compose.COMPOSE_FILE: compose.rendered(topology, settings),
         ENV_EXAMPLE: env_example(settings),

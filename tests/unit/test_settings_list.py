@@ -104,7 +104,7 @@ def test_the_scan_sees_each_kind_of_read(reads):
 
 
 @pytest.mark.parametrize(("old", "new", "error"), [
-    ('readers = ["uwsgi/start"]', 'readers = ["uwsgi/begin"]', "reader 'uwsgi/begin' is neither"),
+    ('readers = ["uwsgi/start"]', 'readers = ["uwsgi"]', "reader 'uwsgi' is neither"),
     ('type = "rate"', 'type = "speed"', "type must be one of"),
     ('[settings.DB_POOL_TIMEOUT]\ndefault = "3.0"', '[settings.DB_POOL_TIMEOUT]\ndefault = 3.0',
      "default must be a string"),
@@ -127,7 +127,8 @@ def test_required_settings_are_the_secrets_only():
 def test_the_app_takes_its_defaults_from_the_list(tmp_path):
     """settings.py states no default of its own: each one it reads comes from settings.toml."""
     source = (ROOT / "app" / "config" / "settings.py").read_text()
-    assert not re.findall(r"""env\.\w+\(["'][A-Z_]+["'],\s*default=(?!SETTINGS_LIST)""", source)
+    own = re.findall(r"""env\.\w+\(["']([A-Z_]+)["'],\s*default=(?!SETTINGS_LIST)""", source)
+    assert not own, f"settings.py states a default of its own for {own}: read them with setting(NAME)"
 
 
 def test_start_scripts_state_no_default(topology):

@@ -81,7 +81,7 @@ RUN set -eux; \
 # as ../app, and servers.toml's commands are relative to this folder. Owned by root and not
 # writable by the app user.
 WORKDIR /app
-COPY servers.toml ./
+COPY servers.toml settings.toml ./
 COPY app/ app/
 COPY gunicorn/ gunicorn/
 COPY uvicorn/ uvicorn/

@@ -7,25 +7,33 @@ asyncio worker, which serves the ASGI application (WebSockets included) instead.
 
 import os
 
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+
+def setting(name: str) -> str:
+    """Every deployment gives each server every setting it reads: settings.toml has the defaults."""
+    if name not in os.environ:
+        raise SystemExit(f"{__file__}: {name} is not set (settings.toml lists every setting)")
+    return os.environ[name]
+
+
+worker_class = setting("GUNICORN_WORKER_CLASS")
 wsgi_app = "config.asgi:application" if worker_class == "asgi" else "config.wsgi:application"
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4")) if worker_class == "gthread" else 1
+bind = f"{setting('HOST')}:{setting('PORT')}"
+workers = int(setting("WEB_CONCURRENCY"))
+threads = int(setting("GUNICORN_THREADS")) if worker_class == "gthread" else 1
 # Django's ASGI handler does not implement the lifespan protocol.
 asgi_lifespan = "off"
 
 # Trust X-Forwarded-* only from the proxy in front (nginx); anyone else could spoof them.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = setting("FORWARDED_ALLOW_IPS")
 
 # A worker silent this long is killed and replaced; SIGTERM gives in-flight requests this long.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "25"))
+timeout = int(setting("GUNICORN_TIMEOUT"))
+graceful_timeout = int(setting("GRACEFUL_TIMEOUT"))
 # nginx holds keepalive connections to us; keep ours a little longer than its idle timeout.
 keepalive = 65
 
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = setting("LOG_LEVEL").lower()
 # The heartbeat file lives in memory: faster, and it works on a read-only root filesystem.
 worker_tmp_dir = "/dev/shm"

@@ -2,8 +2,16 @@
 
 import os
 
-bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+def setting(name: str) -> str:
+    """Every deployment gives each server every setting it reads: settings.toml has the defaults."""
+    if name not in os.environ:
+        raise SystemExit(f"{__file__}: {name} is not set (settings.toml lists every setting)")
+    return os.environ[name]
+
+
+bind = [f"{setting('HOST')}:{setting('PORT')}"]
+workers = int(setting("WEB_CONCURRENCY"))
 worker_class = "uvloop"
 
 # A HUP stops every worker (after its requests) before it starts the new ones, and the listening
@@ -11,13 +19,17 @@ worker_class = "uvloop"
 # would refuse them under load. Gunicorn's default instead.
 backlog = 2048
 # Hypercorn's default is 3 s: in-flight requests get as long as under every other server.
-graceful_timeout = float(os.environ.get("GRACEFUL_TIMEOUT", "25"))
+graceful_timeout = float(setting("GRACEFUL_TIMEOUT"))
 # nginx keeps idle upstream connections for 60 s; closing ours first (default 5 s) races its
 # reuse of them.
 keep_alive_timeout = 65
-websocket_max_message_size = int(os.environ.get("WS_MAX_FRAME_BYTES", "1048576"))
+websocket_max_message_size = int(setting("WS_MAX_FRAME_BYTES"))
 include_server_header = False
 
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "INFO")
+loglevel = setting("LOG_LEVEL")
+
+# Hypercorn copies every name of this file into its config, which it pickles for each worker: a
+# function cannot be pickled ("Cannot pickle the config").
+del setting

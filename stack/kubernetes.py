@@ -1,9 +1,11 @@
-"""Render the Kubernetes manifests that derive from servers.toml into deploy/kubernetes/base.
+"""Render the Kubernetes manifests that derive from servers.toml and settings.toml into
+deploy/kubernetes/base.
 
-Written by `python -m stack render-kubernetes` and committed, so `kubectl apply -k` needs no Python;
+Written by `python -m stack render` and committed, so `kubectl apply -k` needs no Python;
 tests/deploy checks that the committed files are what this renders. Everything per server lives
 here (a Deployment, a Service and a PodDisruptionBudget each, nginx's ports, the migration Job,
-which shares the app servers' pod settings); the rest of the base is plain YAML beside it.
+which shares the app servers' pod settings), and the ConfigMaps' settings (app.env, nginx.env);
+the rest of the base is plain YAML beside it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from pathlib import Path
 import yaml
 
 from . import render, servers
+from . import settings as settings_list
 from .servers import ROOT, Server
+from .settings import Setting
 
 BASE = ROOT / "deploy" / "kubernetes" / "base"
 APP_MANIFEST = BASE / "app.yaml"
 NGINX_TUNABLES = BASE / "nginx.env"
-HEADER = "# Rendered from servers.toml by `python -m stack render-kubernetes`: do not edit by hand.\n"
+APP_SETTINGS = BASE / "app.env"
+HEADER = "# Rendered from servers.toml and settings.toml by `python -m stack render`: do not edit by hand.\n"
 
 APP_IMAGE = "django-servers/app"
 NGINX_IMAGE = "django-servers/nginx"
@@ -26,10 +31,11 @@ APP_UID = 10001  # the Dockerfile's app user
 # The official nginx image's own user, which the Compose stack runs too.
 NGINX_UID = 101
 PART_OF = "django-servers"
-# Every server's graceful shutdown (GRACEFUL_TIMEOUT, 25 s by default in each start script), plus
-# the preStop pause, plus a margin before the kubelet's SIGKILL.
+# Every server's graceful shutdown (GRACEFUL_TIMEOUT, as app.env gives it), plus the preStop pause,
+# plus a margin before the kubelet's SIGKILL. An overlay that raises GRACEFUL_TIMEOUT patches
+# terminationGracePeriodSeconds too.
 PRE_STOP_SECONDS = 5
-TERMINATION_GRACE_SECONDS = 25 + PRE_STOP_SECONDS + 5
+TERMINATION_GRACE_SECONDS = int(settings_list.defaults()["GRACEFUL_TIMEOUT"]) + PRE_STOP_SECONDS + 5
 # The probes' Host header: the kubelet sends the pod's IP otherwise, which is not in
 # ALLOWED_HOSTS, and Django answers 400 (the probe fails).
 PROBE_HOST = "127.0.0.1"
@@ -38,16 +44,6 @@ PROBE_HOST = "127.0.0.1"
 # to PostgreSQL itself, as DDL in one session should.
 PGBOUNCER = "pgbouncer:6432"
 POSTGRES = "postgres:5432"
-
-
-def env_example() -> dict[str, str]:
-    """The Compose stack's defaults (.env.example), so both deployments give servers the same limits."""
-    values = {}
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
-    return values
 
 
 def quantity(docker_size: str) -> str:
@@ -104,6 +100,20 @@ def http_probe(path: str, port: str, period: int, failures: int) -> dict:
         "httpGet": {"path": path, "port": port, "httpHeaders": [{"name": "Host", "value": PROBE_HOST}]},
         "periodSeconds": period, "timeoutSeconds": 4, "failureThreshold": failures,
     }
+
+
+def expanded(setting: Setting) -> bool:
+    """A value the kubelet expands from other variables ($(NAME)): a container's env, not app.env."""
+    return "$(" in (setting.kubernetes or "")
+
+
+def app_settings(settings: dict[str, Setting]) -> dict[str, str]:
+    """app-config: every setting the app or a server reads, as the base gives it; not the secrets
+    (the Secret), not a server's own (its container's env), not what the images set."""
+    return {s.name: s.default if s.kubernetes is None else s.kubernetes
+            for s in settings.values()
+            if (s.read_by_servers or "postgres" in s.readers) and not s.required and not s.image
+            and s.name != "SERVED_BY" and not expanded(s)}
 
 
 def app_container(name: str, command: list[str], extra_env: dict[str, str], limits: dict,
@@ -282,9 +292,8 @@ def nginx(topology: servers.Topology) -> list[dict]:
     ]
 
 
-def manifests() -> list[dict]:
-    topology = servers.load()
-    defaults = env_example()
+def manifests(topology: servers.Topology, settings: dict[str, Setting]) -> list[dict]:
+    defaults = settings_list.defaults(settings)
     limits = resources(defaults["APP_CPUS"], quantity(defaults["APP_MEMORY"]))
     documents = [migrate_job(limits)]
     for server in topology.servers:
@@ -299,15 +308,13 @@ class Dumper(yaml.SafeDumper):
         return True
 
 
-def rendered() -> dict[Path, str]:
+def env_file(values: dict[str, str]) -> str:
+    return HEADER + "".join(f"{name}={value}\n" for name, value in values.items())
+
+
+def rendered(topology: servers.Topology, settings: dict[str, Setting]) -> dict[Path, str]:
     """Each generated file and its content."""
-    app = HEADER + yaml.dump_all(manifests(), Dumper=Dumper, sort_keys=False, width=110)
-    tunables = HEADER + "".join(f"{name}={value}\n" for name, value in render.tunable_defaults().items())
-    return {APP_MANIFEST: app, NGINX_TUNABLES: tunables}
-
-
-def write() -> list[Path]:
-    files = rendered()
-    for path, content in files.items():
-        path.write_text(content)
-    return list(files)
+    app = HEADER + yaml.dump_all(manifests(topology, settings), Dumper=Dumper, sort_keys=False, width=110)
+    tunables = {s.name: s.default for s in settings.values() if "nginx" in s.readers}
+    return {APP_MANIFEST: app, APP_SETTINGS: env_file(app_settings(settings)),
+            NGINX_TUNABLES: env_file(tunables)}

@@ -24,7 +24,7 @@ from pathlib import Path
 import jinja2
 
 from . import budget, certs, render, servers, supervisor
-from .kubernetes import env_example
+from . import settings as settings_list
 from .servers import ROOT
 
 RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
@@ -90,27 +90,28 @@ def postgres_url() -> str:
 
 
 def app_environment() -> dict[str, str]:
-    """What the app servers need to find the services of this run; the caller's env wins."""
+    """Every setting (settings.toml's defaults), the services of this run, and the caller's env,
+    which wins: the servers get each setting they read, as in every other deployment."""
     url = postgres_url()
     if pooler():
         url = url.replace(f":{PG_PORT}/", f":{PGBOUNCER_PORT}/")
     defaults = {
+        **settings_list.defaults(),
         "DATABASE_URL": url,
         "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
         "SECRET_KEY": read_or_create_secret("django-secret-key"),
         "STATIC_ROOT": str(RUN / "static"),
-        "WEB_CONCURRENCY": "2",
         # Plain HTTP on loopback: cookies marked Secure would never come back.
         "SECURE_COOKIES": "0",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    return {**os.environ, **{k: v for k, v in defaults.items() if k == "PATH" or k not in os.environ}}
+    path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**defaults, **os.environ, "PATH": path}
 
 
 def connection_budget(env: dict[str, str]) -> budget.Budget:
     """Every server once, each process with its pool full, plus a test process's own pool and its
     connection to the `postgres` database (pytest-django), which the host run also serves."""
-    declared = env_example()
+    declared = settings_list.defaults()
     pool_size = int(env.get("DB_POOL_MAX_SIZE", declared["DB_POOL_MAX_SIZE"]))
     processes = int(env.get("WEB_CONCURRENCY", declared["WEB_CONCURRENCY"]))
     tasks = {server.name: 1 for server in servers.load().servers}

@@ -10,7 +10,6 @@ chain reload, one worker at a time). Either way it returns once every old worker
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -19,8 +18,6 @@ import psutil
 from . import local
 from .servers import ROOT, Server
 from .supervisor import Supervisor
-
-TIMEOUT = float(os.environ.get("GRACEFUL_TIMEOUT", "25")) + 30
 
 
 def master(server: Server) -> psutil.Process:
@@ -40,13 +37,16 @@ def workers(parent: psutil.Process) -> set[int]:
 
 
 def reload(server: Server) -> None:
+    # The environment the host run's servers have: their GRACEFUL_TIMEOUT, for the script too.
+    env = local.app_environment()
+    timeout = float(env["GRACEFUL_TIMEOUT"]) + 30
     parent = master(server)
     old = workers(parent)
     if server.reload_signal:
         parent.send_signal(signal.Signals[f"SIG{server.reload_signal}"])
     else:
-        local.run([str(ROOT / server.reload), str(parent.pid)])
-    deadline = time.monotonic() + TIMEOUT
+        local.run([str(ROOT / server.reload), str(parent.pid)], env=env)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = workers(parent)
         if not old & current and len(current) >= len(old):
@@ -55,4 +55,4 @@ def reload(server: Server) -> None:
         time.sleep(0.2)
     log = local.RUN / "logs" / f"{server.name}.log"
     raise local.StackError(f"{server.name}: workers {sorted(old & workers(parent))} still running "
-                           f"{TIMEOUT:.0f} s after the reload; see {log}")
+                           f"{timeout:.0f} s after the reload; see {log}")

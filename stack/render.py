@@ -133,8 +133,9 @@ def tunable_defaults() -> dict[str, str]:
 
 
 def substitute_tunables(template: str, environ=os.environ) -> str:
-    """envsubst for ${NGINX_*} only: nginx's own $variables are left alone."""
-    values = {**tunable_defaults(), **{k: v for k, v in environ.items() if k.startswith("NGINX_")}}
+    """envsubst for ${NGINX_*} only: nginx's own $variables are left alone. An empty value (the nginx
+    image's build argument, not given) keeps the default: no tunable is valid empty."""
+    values = {**tunable_defaults(), **{k: v for k, v in environ.items() if k.startswith("NGINX_") and v}}
 
     def value(match: re.Match) -> str:
         name = match.group(1)

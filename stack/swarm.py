@@ -1,35 +1,23 @@
-"""docker-compose.yml on Docker Swarm: the stack file rendered from it, then `docker stack deploy`.
+"""docker-compose.yml on Docker Swarm: the stack file rendered from it (deploying: swarm_deploy.py).
 
 One source of truth: Compose itself resolves docker-compose.yml (`docker compose config`, with
 .env and any override files), and this module turns the result into a stack file, service by
 service, with every key Swarm ignores or refuses handled on purpose (SWARM_HANDLING; the README
 lists them). Every [servers.NAME] of servers.toml must be a service there, and gets REPLICAS
-replicas; nothing here names a server.
-
-    python -m stack.swarm up      # render, deploy, wait until every service has converged
-    python -m stack.swarm down    # remove the stack (the database volume is kept)
-    python -m stack.swarm render  # only write the stack file and what it mounts
-
-Compose options (--env-file, -f, --project-name) are passed through: `-- -f a.yml -f b.yml`.
+replicas; nothing here names a server. It reads files and writes the stack file's secrets and
+configs, and talks to no Docker engine: `python -m stack swarm render|up|down` does that.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
 import re
-import shlex
-import subprocess
-import sys
-import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import budget, render, servers
-from .servers import ROOT
 
 # Swarm keeps the stack file's secrets out of `docker inspect` and the environment: these
 # variables become files in /run/secrets, and the program reads NAME_FILE instead (the app's
@@ -112,18 +100,21 @@ class Options:
 
 
 def options_from(config: dict, data_node: str) -> Options:
-    """The x-swarm settings of docker-compose.yml, as Compose resolved them."""
+    """The x-swarm settings of docker-compose.yml, as Compose resolved them (their defaults are
+    settings.toml's, which the rendered file carries)."""
     settings = config.get("x-swarm") or {}
+    missing = {"replicas", "front_subnet", "back_subnet", "data_node"} - set(settings)
+    if missing:
+        raise SwarmError(f"docker-compose.yml's x-swarm lacks {sorted(missing)}: render it again "
+                         "with `python -m stack render`")
     try:
-        replicas = int(settings.get("replicas", 2))
+        replicas = int(settings["replicas"])
     except ValueError:
-        raise SwarmError(f"REPLICAS must be a whole number, got {settings.get('replicas')!r}") from None
+        raise SwarmError(f"REPLICAS must be a whole number, got {settings['replicas']!r}") from None
     if replicas < 1:
         raise SwarmError(f"REPLICAS must be at least 1, got {replicas}")
-    return Options(stack=config["name"], replicas=replicas,
-                   front_subnet=settings.get("front_subnet", "10.213.60.0/24"),
-                   back_subnet=settings.get("back_subnet", "10.213.61.0/24"),
-                   data_node=settings.get("data_node") or data_node)
+    return Options(stack=config["name"], replicas=replicas, front_subnet=settings["front_subnet"],
+                   back_subnet=settings["back_subnet"], data_node=settings["data_node"] or data_node)
 
 
 def through_pooler(database_url: str) -> str:
@@ -217,7 +208,8 @@ class Renderer:
     def connection_budget(self) -> budget.Budget:
         """Every server's REPLICAS tasks, plus the one a start-first update adds, each process
         with its pool full; PgBouncer's tasks likewise."""
-        app = self.config["services"][ONE_SHOT].get("environment") or {}
+        # A server's environment: WEB_CONCURRENCY is the start scripts' setting, not migrate's.
+        app = self.config["services"][self.topology.names[0]].get("environment") or {}
         tasks = {name: self.options.replicas + 1 for name in self.topology.names}
         servers_side = budget.Budget("swarm", tasks, int(app["WEB_CONCURRENCY"]),
                                      int(app["DB_POOL_MAX_SIZE"]))
@@ -281,6 +273,8 @@ class Renderer:
                 self.file("secrets", secret, compose_value(value).encode())
                 secrets.append({"source": secret, "target": secret})
                 kept[f"{variable}_FILE"] = f"/run/secrets/{secret}"
+            elif variable == "DB_POOLER" and variable in kept:
+                continue  # Compose's default (direct), which the pooled DATABASE_URL replaced
             elif variable == "FORWARDED_ALLOW_IPS" and service in self.topology.names:
                 # nginx has no fixed address on Swarm: trust the network only nginx and the
                 # servers are on.
@@ -359,188 +353,3 @@ class Renderer:
             raise SwarmError(f"service {name} is neither a server in servers.toml nor one this "
                              "renderer knows (nginx, migrate, pgbouncer, postgres, redis)")
         return out
-
-
-# ---- Docker -------------------------------------------------------------------------------------
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True,
-           env: dict | None = None) -> subprocess.CompletedProcess:
-    try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise SwarmError(f"`docker {shlex.join(args)}` did not finish within {timeout:.0f} s") from None
-    if check and result.returncode != 0:
-        raise SwarmError(f"`docker {shlex.join(args)}` failed: {(result.stderr or result.stdout).strip()}")
-    return result
-
-
-def compose_config(compose_args: list[str], env: dict | None = None,
-                   compose: tuple[str, ...] = ("docker", "compose")) -> dict:
-    """docker-compose.yml (and any overrides) as Compose resolves it; `compose`: how to run Compose."""
-    command = [*compose, *compose_args, "config", "--format", "json"]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise SwarmError(f"`{shlex.join(command)}` could not run: {error}") from None
-    if result.returncode != 0:
-        raise SwarmError(f"`docker compose config` failed (Compose v2 is required): {result.stderr.strip()}")
-    return json.loads(result.stdout)
-
-
-def swarm_node() -> str:
-    """This engine's node hostname, or a clear error when it is not a swarm manager."""
-    state = docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").stdout.split()
-    if state[:1] != ["active"]:
-        raise SwarmError("this Docker engine is not in a swarm: `docker swarm init` first (one "
-                         "machine: `docker swarm init --advertise-addr 127.0.0.1`), or `docker "
-                         "swarm join` it to yours")
-    if state[1:] != ["true"]:
-        raise SwarmError("this node is a swarm worker: deploy from a manager (`docker node ls` there)")
-    return docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}").stdout.strip()
-
-
-def render_stack(compose_args: list[str], out: Path, env: dict | None = None) -> tuple[Path, Options]:
-    config = compose_config(compose_args, env)
-    project = f"label=com.docker.compose.project={config['name']}"
-    if docker("ps", "-q", "--filter", project).stdout.split():
-        # Both would run PostgreSQL on the same volume (<project>_pgdata) and corrupt it.
-        raise SwarmError(f"the Compose project {config['name']} is running here (`make up`): "
-                         "`make down` first, or give the swarm stack another COMPOSE_PROJECT_NAME")
-    options = options_from(config, swarm_node())
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stack = Renderer(config, options, out).stack()
-    path = out / "stack.yml"
-    # JSON is YAML: no YAML library needed to write what `docker stack deploy` reads.
-    path.write_text(json.dumps(stack, indent=2) + "\n")
-    return path, options
-
-
-def services(stack: str) -> list[str]:
-    names = docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={stack}",
-                   "--format", "{{.Name}}").stdout.split()
-    return sorted(names)
-
-
-def tasks(service: str) -> list[dict]:
-    """The service's tasks, newest first: state, desired state, error, node."""
-    result = docker("service", "ps", service, "--no-trunc", "--format", "{{json .}}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-def ready_nodes() -> list[str]:
-    nodes = docker("node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}").stdout
-    return [line.split()[0] for line in nodes.splitlines() if line.split()[1:] == ["Ready", "Active"]]
-
-
-def converged(stack_file: dict, stack: str) -> tuple[list[str], list[str]]:
-    """(services still starting, services failing) of a deployed stack."""
-    waiting, failing = [], []
-    for name, spec in stack_file["services"].items():
-        service = f"{stack}_{name}"
-        current = tasks(service)
-        if name == ONE_SHOT:
-            if any(task["CurrentState"].startswith("Complete") for task in current):
-                continue
-        else:
-            running = [task for task in current if task["DesiredState"] == "Running"
-                       and task["CurrentState"].startswith("Running")]
-            wanted = spec["deploy"].get("replicas") or len(ready_nodes())  # global: one per node
-            if len(running) >= wanted:
-                continue
-        failed = [task for task in current if task["CurrentState"].startswith(("Failed", "Rejected"))]
-        # migrate fails until PostgreSQL answers. A task that is not healthy by the end of its
-        # start period is killed and replaced (Compose would keep it), which a slow, busy machine
-        # can cause once or twice; three times per replica is a crash loop.
-        limit = 10 if name == ONE_SHOT else 3 * spec["deploy"].get("replicas", 1)
-        (failing if len(failed) >= limit else waiting).append(service)
-    return waiting, failing
-
-
-def wait_converged(stack_file: dict, stack: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        waiting, failing = converged(stack_file, stack)
-        if failing:
-            raise SwarmError("not converging (tasks keep failing): " + ", ".join(failing) + "\n"
-                             + "\n".join(diagnose(service) for service in failing))
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            raise SwarmError(f"not converged after {timeout:.0f} s: {', '.join(waiting)}\n"
-                             + "\n".join(diagnose(service) for service in waiting))
-        time.sleep(2)
-
-
-def diagnose(service: str) -> str:
-    states = docker("service", "ps", service, "--no-trunc", "--format",
-                    "{{.Name}} {{.CurrentState}} {{.Error}}", check=False).stdout
-    logs = docker("service", "logs", "--tail", "15", "--no-trunc", service, check=False)
-    return f"--- {service} ---\n{states}{logs.stdout}{logs.stderr}"
-
-
-def deploy(compose_args: list[str], out: Path, timeout: float, resolve_image: str = "never",
-           env: dict | None = None) -> Options:
-    stack_path, options = render_stack(compose_args, out, env)
-    docker("stack", "deploy", "--prune", "--resolve-image", resolve_image, "--with-registry-auth",
-           "-c", str(stack_path), options.stack, timeout=300)
-    wait_converged(json.loads(stack_path.read_text()), options.stack, timeout)
-    return options
-
-
-def remove(stack: str, timeout: float = 120) -> None:
-    """`docker stack rm`, then wait until its containers and networks are really gone."""
-    docker("stack", "rm", stack, check=False, timeout=timeout)
-    label = f"label=com.docker.stack.namespace={stack}"
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [docker(kind, "ls", "-q", "--filter", label).stdout.split()
-                for kind in ("service", "network", "secret", "config")]
-        left.append(docker("ps", "-a", "-q", "--filter", label).stdout.split())
-        if not any(left):
-            return
-        if time.monotonic() > deadline:
-            raise SwarmError(f"stack {stack}: services, networks, secrets, configs, containers "
-                             f"left after {timeout:.0f} s: {left}")
-        time.sleep(1)
-
-
-def print_urls(options: Options) -> None:
-    topology = servers.load()
-    print(f"\nThe stack {options.stack} is up on Swarm, {options.replicas} replicas per server "
-          f"(`docker stack ps {options.stack}`; `make swarm-down` removes it):")
-    print(f"  http://127.0.0.1:{topology.production.port}/  production: HTTP -> "
-          f"{topology.production.http.name}, /ws/ -> {topology.production.websocket.name}")
-    for server in topology.servers:
-        print(f"  http://127.0.0.1:{server.port}/  {server.label}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m stack.swarm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "render"])
-    parser.add_argument("--out", type=Path, default=ROOT / ".swarm",
-                        help="where the stack file and its secrets and configs go (default .swarm/)")
-    parser.add_argument("--timeout", type=float, default=300, help="up: seconds to wait for convergence")
-    parser.add_argument("--resolve-image", default="never",
-                        help="`docker stack deploy --resolve-image`: always with a registry")
-    parser.add_argument("compose_args", nargs="*", help="Compose options, after --")
-    args = parser.parse_args()
-    try:
-        if args.command == "render":
-            path, _ = render_stack(args.compose_args, args.out)
-            print(path)
-        elif args.command == "up":
-            print_urls(deploy(args.compose_args, args.out, args.timeout, args.resolve_image))
-        else:
-            stack = compose_config(args.compose_args)["name"]
-            swarm_node()  # a clear word when there is no swarm (or only a worker) here
-            remove(stack)
-            print(f"stack {stack} removed (its database volume {stack}_pgdata is kept: "
-                  f"`docker volume rm {stack}_pgdata` drops it)")
-    except SwarmError as error:
-        sys.exit(f"swarm {args.command}: {error}")
-
-
-if __name__ == "__main__":
-    main()

@@ -103,6 +103,9 @@ class ComposeRun:
         "WEB_CONCURRENCY": "2",
         "APP_CPUS": "1.0",
         "APP_MEMORY": "512M",
+        # Not their defaults, so test_compose.py can see them take effect in the containers.
+        "GRACEFUL_TIMEOUT": "23",
+        "CHANNEL_LAYER_PREFIX": "asgi-containers",
     }
     # Seconds for the steps that can legitimately take long on a cold machine.
     build_timeout = 1200

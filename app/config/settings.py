@@ -1,9 +1,12 @@
 """The one settings module, driven by the environment (12-factor).
 
-Every value a deployment changes comes from an environment variable; the defaults are the safe
-production ones, so a missing variable never silently turns on something insecure.
+Every value a deployment changes comes from an environment variable; its default is stated once,
+in settings.toml (the list every deployment and docs/configuration.md are rendered from). The
+defaults are the safe production ones, so a missing variable never silently turns on something
+insecure.
 """
 
+import tomllib
 from pathlib import Path
 
 import environ
@@ -15,10 +18,21 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # FileAwareEnv: NAME_FILE, when set, names a file holding NAME (Swarm secrets, /run/secrets/...).
 env = environ.FileAwareEnv()
+# settings.toml's entries: beside servers.toml at the repository root, /app in the images.
+SETTINGS_LIST = tomllib.loads((BASE_DIR.parent / "settings.toml").read_text())["settings"]
+CASTS = {"int": int, "float": float, "bool": bool, "list": list}
 
-DEBUG = env.bool("DEBUG", default=False)
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
+def setting(name: str):
+    """NAME from the environment, else its default from settings.toml, cast by its type there."""
+    spec = SETTINGS_LIST[name]
+    return env.get_value(name, cast=CASTS.get(spec["type"], str), default=spec.get("default", ""),
+                         parse_default=True)
+
+
+DEBUG = setting("DEBUG")
+
+SECRET_KEY = setting("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -28,19 +42,19 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - only ever with DEBUG on
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = setting("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = setting("CSRF_TRUSTED_ORIGINS")
 
 # The name of the server process answering, sent back as X-Served-By. Each server's start
 # script or service definition sets it; see servers.toml.
-SERVED_BY = env.str("SERVED_BY", default="unknown")
+SERVED_BY = setting("SERVED_BY")
 
 # The admin is opt-in: a public deployment that does not use it should not expose a login page.
-ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=False)
+ADMIN_ENABLED = setting("ADMIN_ENABLED")
 
 # The demo (docs/starter.md): TechEmpower's endpoints, the sync/async pairs and the landing page
 # with its tables (bench), and the chat (realtime). DEMO_ENABLED=0 serves the core alone.
-DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
+DEMO_ENABLED = setting("DEMO_ENABLED")
 # The apps the site serves beside the core (app/core): each one's `urls` module is served from
 # the root (config/urls.py) and its `routing.websocket_urlpatterns` take WebSockets
 # (config/routing.py). A copy of the starter names its own apps (package names) here instead
@@ -63,11 +77,11 @@ INSTALLED_APPS = [
 # ASGI_THREADS per process (config/threads.py), and consumers that never touch the database skip
 # Channels' per-message hop (realtime/consumers.py). ASGI_TUNING=0 is Django and Channels as
 # shipped, kept measurable beside it (the uvicorn-stock contender in servers.toml).
-ASGI_TUNING = env.bool("ASGI_TUNING", default=True)
+ASGI_TUNING = setting("ASGI_TUNING")
 # Sync views on an ASGI process overlap up to this many at once; more wait for a thread (32 is
 # the ceiling of Python's own default executor). Each holds at most one database connection, so
 # keep it near DB_POOL_MAX_SIZE if most requests use the database.
-ASGI_THREADS = env.int("ASGI_THREADS", default=32)
+ASGI_THREADS = setting("ASGI_THREADS")
 if ASGI_THREADS < 1:
     raise ImproperlyConfigured(f"ASGI_THREADS must be at least 1, got {ASGI_THREADS}")
 
@@ -126,7 +140,7 @@ TEMPLATES = [
 # pile up until PostgreSQL refuses more. The pool bounds connections per process instead:
 # WEB_CONCURRENCY x DB_POOL_MAX_SIZE per server, for every server and replica, must fit in
 # PostgreSQL's max_connections, or in PgBouncer's max_client_conn (stack/budget.py).
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://app@127.0.0.1:5432/app")}
+DATABASES = {"default": env.db("DATABASE_URL", default=SETTINGS_LIST["DATABASE_URL"]["default"])}
 
 # DB_POOLER=pgbouncer: DATABASE_URL is PgBouncer in transaction mode (Swarm, Kubernetes; optional
 # on Compose and the host run), so one connection's consecutive transactions may run on different
@@ -139,13 +153,13 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres://app@127.0.0.1
 #   https://www.psycopg.org/psycopg3/docs/advanced/prepare.html#using-prepared-statements-with-pgbouncer
 # - server-side cursors (QuerySet.iterator()), which Django declares WITHOUT HOLD:
 #   https://docs.djangoproject.com/en/5.2/ref/databases/#transaction-pooling-and-server-side-cursors
-DB_POOLER = env.str("DB_POOLER", default="")
+DB_POOLER = setting("DB_POOLER")
 if DB_POOLER not in ("", "pgbouncer"):
     raise ImproperlyConfigured(f"DB_POOLER must be empty or pgbouncer, got {DB_POOLER!r}")
 # After how many runs on one connection psycopg prepares a query on the server (empty: never).
 # With a direct connection, a number trades a round of parsing and planning per query for memory
 # held on the server; it needs server-side parameter binding, which it turns on.
-DB_PREPARE_THRESHOLD = env.str("DB_PREPARE_THRESHOLD", default="")
+DB_PREPARE_THRESHOLD = setting("DB_PREPARE_THRESHOLD")
 if DB_PREPARE_THRESHOLD and not DB_PREPARE_THRESHOLD.isdigit():
     raise ImproperlyConfigured(
         f"DB_PREPARE_THRESHOLD must be a whole number or empty, got {DB_PREPARE_THRESHOLD!r}"
@@ -165,19 +179,19 @@ DATABASES["default"].update(
     DISABLE_SERVER_SIDE_CURSORS=bool(DB_POOLER),
     OPTIONS={
         "pool": {
-            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
-            "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+            "min_size": setting("DB_POOL_MIN_SIZE"),
+            "max_size": setting("DB_POOL_MAX_SIZE"),
             # How long a request waits for a connection before it fails with a 503: bounded,
             # so an outage answers fast instead of hanging every worker.
-            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+            "timeout": setting("DB_POOL_TIMEOUT"),
         },
-        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=3),
+        "connect_timeout": setting("DB_CONNECT_TIMEOUT"),
         "prepare_threshold": DB_PREPARE_THRESHOLD,
         "server_side_binding": DB_PREPARE_THRESHOLD is not None,
     },
 )
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = setting("REDIS_URL")
 
 CHANNEL_LAYERS = {
     "default": {
@@ -204,26 +218,26 @@ CHANNEL_LAYERS = {
                     # take well under a millisecond; one more is held by the blocking poll), and
                     # fails only after pool_timeout seconds, as in an outage. Bounded, so that
                     # every process of every server together stays far below Redis's maxclients.
-                    "max_connections": env.int("REDIS_POOL_SIZE", default=50),
+                    "max_connections": setting("REDIS_POOL_SIZE"),
                     "pool_timeout": 5,
                 },
             ],
             # Per-channel queue bound: a slow consumer loses messages instead of growing Redis.
-            "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=100),
+            "capacity": setting("CHANNEL_LAYER_CAPACITY"),
             "expiry": 60,
-            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
+            "prefix": setting("CHANNEL_LAYER_PREFIX"),
         },
     }
 }
 
 # Largest WebSocket message a consumer accepts; bigger ones close the socket with 1009.
-WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
+WS_MAX_MESSAGE_BYTES = setting("WS_MAX_MESSAGE_BYTES")
 
 # A chat member may send WS_CHAT_RATE messages a second on average, in bursts of WS_CHAT_BURST;
 # faster, its socket is closed with 1008. Far above anyone typing, far below a flood, which would
 # otherwise hold its server process busy fanning messages out while others wait.
-WS_CHAT_RATE = env.float("WS_CHAT_RATE", default=50.0)
-WS_CHAT_BURST = env.int("WS_CHAT_BURST", default=100)
+WS_CHAT_RATE = setting("WS_CHAT_RATE")
+WS_CHAT_BURST = setting("WS_CHAT_BURST")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -233,7 +247,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(setting("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed file names let nginx serve /static/ with a one-year immutable cache header.
 STORAGES = {
@@ -244,11 +258,11 @@ STORAGES = {
 # nginx terminates the client connection and says which scheme the client used.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+SECURE_SSL_REDIRECT = setting("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = setting("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = setting("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = setting("SECURE_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = setting("SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -286,7 +300,7 @@ LOGGING = {
         "client-utf8": {"()": "config.logfilters.WithoutTraceback",
                         "messages": ["Invalid UTF-8 sequence received from client."]},
     },
-    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stdout"], "level": setting("LOG_LEVEL")},
     "loggers": {
         # A 4xx is the client's mistake and already answered with a JSON body; logging each with
         # a traceback would bury the 5xx that need attention.

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from stack import servers
+from stack import settings as settings_list
 from stack.servers import ROOT
 from tests.hardening.helpers import Load, assert_reload_failed_nothing
 
@@ -84,6 +85,30 @@ def test_compose_services_are_servers_toml(stack, topology):
     assert published_ports(services["nginx"]) == ports
     # Only nginx is reachable from the host.
     assert [name for name, service in services.items() if service.get("ports")] == ["nginx"]
+
+
+def test_every_server_runs_with_every_setting_it_reads(stack, topology):
+    """settings.toml's readers, against each running server's own environment (/proc/1/environ):
+    every setting it reads, with the value .env gives it, and their effect."""
+    config = json.loads(stack.compose("config", "--format", "json"))
+    settings = settings_list.load()
+    for server in topology.servers:
+        environ = docker("exec", stack.container(server.name), "cat", "/proc/1/environ")
+        running = dict(entry.split("=", 1) for entry in environ.split("\0") if "=" in entry)
+        given = config["services"][server.name]["environment"]
+        for setting in settings.values():
+            if setting.read_by(server) and not setting.image:
+                assert running.get(setting.name) == given[setting.name], (server.name, setting.name)
+        assert running["GRACEFUL_TIMEOUT"] == stack.settings["GRACEFUL_TIMEOUT"], server.name
+        # Docker's SIGKILL follows the stop signal by GRACEFUL_TIMEOUT + 5 s, whatever .env says.
+        stop_timeout = stack.inspect(server.name)["Config"]["StopTimeout"]
+        assert stop_timeout == int(stack.settings["GRACEFUL_TIMEOUT"]) + 5, server.name
+    # And Django, started in a server's container, reads what .env set.
+    code = ("import django; from django.conf import settings; django.setup(); "
+            "print(settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'])")
+    prefix = docker("exec", "-w", "/app/app", "-e", "DJANGO_SETTINGS_MODULE=config.settings",
+                    stack.container(topology.production.websocket.name), "python", "-c", code).strip()
+    assert prefix == stack.settings["CHANNEL_LAYER_PREFIX"]
 
 
 def test_app_image_has_no_secret_and_runs_unprivileged(stack):

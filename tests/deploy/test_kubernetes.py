@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from stack import budget, kubernetes
+from stack import settings as settings_list
 from stack.servers import ROOT
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
@@ -49,13 +50,6 @@ def by_kind(documents: list[dict], kind: str) -> dict[str, dict]:
 def pod_templates(documents: list[dict]) -> dict[str, dict]:
     return {f"{doc['kind']}/{doc['metadata']['name']}": doc["spec"]["template"]["spec"]
             for doc in documents if doc["kind"] in ("Deployment", "StatefulSet", "Job")}
-
-
-def test_the_committed_rendering_is_current():
-    stale = [str(path.relative_to(ROOT)) for path, content in kubernetes.rendered().items()
-             if not path.exists() or path.read_text() != content]
-    assert not stale, (f"{stale}: not what servers.toml renders; "
-                       "run `python -m stack render-kubernetes` and commit the result")
 
 
 def test_every_server_has_a_deployment_a_service_and_a_disruption_budget(layer, topology):
@@ -169,7 +163,6 @@ def test_the_overlay_changes_what_it_says(topology):
     images = {c["image"] for pod in pod_templates(overlay).values() for c in pod["containers"]}
     assert {"registry.example.com/django-servers/app:1.0.0",
             "registry.example.com/django-servers/nginx:1.0.0"} <= images
-    assert by_kind(overlay, "Service")["nginx"]["spec"]["type"] == "LoadBalancer"
     replicas = {name: doc["spec"]["replicas"] for name, doc in by_kind(overlay, "Deployment").items()}
     assert replicas[topology.production.http.name] > by_kind(base, "Deployment")[
         topology.production.http.name]["spec"]["replicas"]
@@ -181,7 +174,7 @@ def test_the_overlay_changes_what_it_says(topology):
 def container_env(documents: list[dict], container: dict) -> dict[str, str]:
     """A container's plain variables over its app-config ConfigMap's, over the declared defaults."""
     config_maps = by_kind(documents, "ConfigMap")
-    values = dict(kubernetes.env_example())
+    values = dict(settings_list.defaults())
     for source in container.get("envFrom", []):
         values.update(config_maps[source["configMapRef"]["name"]]["data"])
     values.update({item["name"]: item["value"] for item in container.get("env", []) if "value" in item})
@@ -240,6 +233,48 @@ def test_the_servers_reach_postgresql_through_pgbouncer_and_migrations_do_not(la
     pgbouncer = deployments["pgbouncer"]["spec"]["template"]["spec"]
     assert pgbouncer["containers"][0]["image"].split(":")[0].endswith("django-servers/pgbouncer")
     assert by_kind(documents, "Service")["pgbouncer"]["spec"]["ports"][0]["port"] == 6432
+
+
+def app_config(documents: list[dict]) -> dict[str, str]:
+    return next(doc["data"] for doc in documents
+                if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("app-config"))
+
+
+def test_only_the_production_port_is_published(layer, topology):
+    """The internet reaches the production routing alone: the comparison ports (no rate limit,
+    /wait and /sse on each) stay inside the cluster."""
+    name, documents = layer
+    published = {service_name: service for service_name, service in by_kind(documents, "Service").items()
+                 if service["spec"].get("type") in ("LoadBalancer", "NodePort")}
+    if name == "base":
+        assert not published, f"base: {sorted(published)} publish ports outside the cluster"
+        return
+    assert list(published) == ["nginx-public"], sorted(published)
+    ports = published["nginx-public"]["spec"]["ports"]
+    assert {port["targetPort"] for port in ports} == {topology.production.port}, ports
+    assert {port["port"] for port in ports} == {80, 443}
+    assert by_kind(documents, "Service")["nginx"]["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_the_demo_is_off_in_production_only():
+    base, overlay = (kustomize(name) for name in LAYERS)
+    assert app_config(base)["DEMO_ENABLED"] == settings_list.defaults()["DEMO_ENABLED"] == "1"
+    assert app_config(overlay)["DEMO_ENABLED"] == "0"
+
+
+def test_every_server_gets_every_setting_it_reads(layer, topology):
+    """settings.toml's readers, against what each pod is given: the ConfigMap, its env, the Secret."""
+    name, documents = layer
+    settings = settings_list.load()
+    config = app_config(documents)
+    for server in topology.servers:
+        pod = by_kind(documents, "Deployment")[server.name]["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        given = set(config) | {variable["name"] for variable in container["env"]}
+        wanted = {s.name for s in settings.values() if s.read_by(server) and not s.image}
+        assert not wanted - given, f"{name}: {server.name} is not given {sorted(wanted - given)}"
+        # Kubernetes kills a pod this long after its SIGTERM: more than its servers' own grace.
+        assert pod["terminationGracePeriodSeconds"] > int(config["GRACEFUL_TIMEOUT"]), server.name
 
 
 def test_checkov_finds_nothing_that_is_not_explained(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import swarm
+from stack import swarm_deploy
 from tests.stacks import ComposeError, ComposeRun
 
 
@@ -49,10 +49,10 @@ class SwarmRun(ComposeRun):
             self.remove()  # leftovers of an interrupted run
             self.free_ports()
             self.build_images()
-            self.timed("deploy", lambda: swarm.deploy(self.compose_options, self.work / "stack",
+            self.timed("deploy", lambda: swarm_deploy.deploy(self.compose_options, self.work / "stack",
                                                       self.converge_timeout, env=self.environment()))
-        except (ComposeError, swarm.SwarmError) as error:
-            with contextlib.suppress(ComposeError, swarm.SwarmError):
+        except (ComposeError, swarm_deploy.SwarmError) as error:
+            with contextlib.suppress(ComposeError, swarm_deploy.SwarmError):
                 self.down()
             pytest.exit(f"swarm stack: {error}\n(full log: {self.log_file})", returncode=1)
         ComposeRun.timings["total"] = time.monotonic() - started
@@ -89,7 +89,7 @@ class SwarmRun(ComposeRun):
 
     def remove(self) -> None:
         """The stack and its database volume: nothing of this test is left on the engine."""
-        swarm.remove(self.project)
+        swarm_deploy.remove(self.project)
         volume = f"{self.project}_pgdata"
         # The volume is released a moment after its container is gone.
         deadline = time.monotonic() + 30
@@ -120,7 +120,7 @@ class SwarmRun(ComposeRun):
                 for container in self.containers(name)}
 
     def running_tasks(self, name: str) -> set[str]:
-        return {task["ID"] for task in swarm.tasks(self.service(name))
+        return {task["ID"] for task in swarm_deploy.tasks(self.service(name))
                 if task["DesiredState"] == "Running" and task["CurrentState"].startswith("Running")}
 
     def wait_replicas(self, name: str, count: int, timeout: float = 120) -> set[str]:
@@ -129,7 +129,7 @@ class SwarmRun(ComposeRun):
         while len(running := self.running_tasks(name)) != count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name}: {len(running)} running tasks after {timeout} s, "
-                                     f"wanted {count}\n{swarm.diagnose(self.service(name))}")
+                                     f"wanted {count}\n{swarm_deploy.diagnose(self.service(name))}")
             time.sleep(1)
         return running
 

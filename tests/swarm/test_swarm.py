@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websocket
 
-from stack import swarm
+from stack import swarm_deploy
 from tests.hardening.helpers import Load
 from tests.swarm.run import SwarmRun
 
@@ -161,7 +161,7 @@ def test_killed_replica_is_replaced_and_only_its_requests_in_flight_fail(stack, 
           f"replaced in {replaced_in:.0f} s, slowest request {load.slowest:.2f} s")
     # Refused connections mean nginx itself was away, which is not what this test is about.
     assert {container["Id"] for container in stack.containers("nginx")} == nginx_before, \
-        f"nginx was replaced meanwhile:\n{swarm.diagnose(stack.service('nginx'))}"
+        f"nginx was replaced meanwhile:\n{swarm_deploy.diagnose(stack.service('nginx'))}"
     assert victim_task not in after and len(after - before) == 1, (victim_task, before, after)
     assert load.statuses[200] > 0
     # At most the requests in flight on the killed replica, which are at most the load's clients.

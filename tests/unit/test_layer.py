@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 from channels.layers import get_channel_layer
-from django.conf import settings
 from core.layer import Mailbox
+from django.conf import settings
 
 pytestmark = pytest.mark.usefixtures("stack")
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from stack import budget, swarm
+from stack import budget, swarm, swarm_deploy
+from stack import settings as settings_list
 from tests.stacks import compose_binary
 
 DATA_NODE = "node-1"
@@ -19,7 +20,7 @@ def compose(tmp_path_factory):
     folder = tmp_path_factory.mktemp("swarm")
     settings = folder / "test.env"
     settings.write_text("COMPOSE_PROJECT_NAME=render-test\nSECRET_KEY=k3y\nPOSTGRES_PASSWORD=pw\nREPLICAS=3\n")
-    config = swarm.compose_config(["--env-file", str(settings)], env={"PATH": "/usr/bin:/bin"},
+    config = swarm_deploy.compose_config(["--env-file", str(settings)], env={"PATH": "/usr/bin:/bin"},
                                   compose=(str(compose_binary()),))
     return config, folder
 
@@ -45,7 +46,8 @@ def test_every_server_in_servers_toml_is_a_replicated_service(rendered, topology
         for name, value in server.env.items():
             assert service["environment"][name] == value
         # nginx has no fixed address: the servers trust the network only it and they are on.
-        assert service["environment"]["FORWARDED_ALLOW_IPS"] == "10.213.60.0/24"
+        if settings_list.load()["FORWARDED_ALLOW_IPS"].read_by(server):
+            assert service["environment"]["FORWARDED_ALLOW_IPS"] == "10.213.60.0/24"
         assert service["networks"] == ["front", "back"]
         # Swarm kills an unhealthy task: the 5 s check must fail for 30 s first, not 15.
         assert service["healthcheck"]["retries"] == 6 and service["healthcheck"]["interval"] == "5s"
@@ -139,7 +141,7 @@ def test_pgbouncer_runs_between_the_servers_and_postgresql(rendered, topology):
     assert pooled.endswith(f"@{swarm.POOLER_ADDRESS}/app")
     for server in topology.servers:
         assert stack["services"][server.name]["environment"]["DB_POOLER"] == "pgbouncer"
-    assert "DB_POOLER" not in stack["services"]["migrate"]["environment"]
+    assert not stack["services"]["migrate"]["environment"].get("DB_POOLER")  # direct: empty
 
 
 def postgres_max_connections(postgres: dict) -> int:
@@ -184,3 +186,17 @@ def test_compose_cannot_exceed_postgresql_connections(compose, topology):
     connections = budget.Budget("compose", {name: 1 for name in topology.names}, int(app["WEB_CONCURRENCY"]),
                                 int(app["DB_POOL_MAX_SIZE"]))
     assert connections.problems(postgres_max_connections(services["postgres"])) == []
+
+
+NETWORKS = {"front_subnet": "10.0.0.0/24", "back_subnet": "10.0.1.0/24", "data_node": ""}
+
+
+@pytest.mark.parametrize(("x_swarm", "error"), [
+    (None, r"x-swarm lacks \['back_subnet', 'data_node', 'front_subnet', 'replicas'\]"),
+    ({"replicas": "two", **NETWORKS}, "whole number, got 'two'"),
+    ({"replicas": "0", **NETWORKS}, "at least 1, got 0"),
+])
+def test_swarm_options_that_cannot_deploy_are_a_clear_error(x_swarm, error):
+    config = {"name": "x", **({"x-swarm": x_swarm} if x_swarm else {})}
+    with pytest.raises(swarm.SwarmError, match=error):
+        swarm.options_from(config, DATA_NODE)

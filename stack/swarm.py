@@ -244,7 +244,7 @@ class Renderer:
             "environment": environment,
             # pgbouncer/Dockerfile's check, kept here: Swarm keeps an image's HEALTHCHECK, but
             # the retries are raised like every other service's.
-            "healthcheck": {"test": ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "6432"],
+            "healthcheck": {"test": ["CMD", "/opt/pgbouncer/healthcheck"],
                             "interval": "5s", "timeout": "5s", "retries": 3, "start_period": "5s"},
             # Its safe shutdown: transactions in flight finish.
             "stop_signal": "SIGINT", "stop_grace_period": "30s",

@@ -160,7 +160,9 @@ class Renderer:
         if missing:
             raise SwarmError(f"servers.toml has {missing}, but docker-compose.yml has no such "
                              "service: add one per server (see the servers there)")
-        services = {**services, POOLER: services.get(POOLER) or self.pooler_spec(services)}
+        # Always this renderer's PgBouncer (a Compose profile's, if active, is replaced): its
+        # numbers come from the budget at this REPLICAS.
+        services = {**services, POOLER: self.pooler_spec(services)}
         rendered = {name: self.service(name, spec) for name, spec in services.items()}
         self.fit_postgres(rendered["postgres"])
         return {
@@ -217,8 +219,8 @@ class Renderer:
         return budget.Budget("swarm", tasks, servers_side.processes, servers_side.pool_size, pooler)
 
     def pooler_spec(self, services: dict) -> dict:
-        """PgBouncer as a Compose service would declare it, from the app's image repository and
-        tag and PostgreSQL's role; its numbers from the connection budget."""
+        """PgBouncer as a Compose service declares it, with the app's image repository and tag
+        and PostgreSQL's role; its numbers from the connection budget."""
         repository, _, tag = services[ONE_SHOT]["image"].rpartition(":")
         postgres = services["postgres"]["environment"]
         connections = self.connection_budget()
@@ -236,7 +238,7 @@ class Renderer:
             "environment": environment,
             # pgbouncer/Dockerfile's check, kept here: Swarm keeps an image's HEALTHCHECK, but
             # the retries are raised like every other service's.
-            "healthcheck": {"test": ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "6432"],
+            "healthcheck": {"test": ["CMD", "/opt/pgbouncer/healthcheck"],
                             "interval": "5s", "timeout": "5s", "retries": 3, "start_period": "5s"},
             # Its safe shutdown: transactions in flight finish.
             "stop_signal": "SIGINT", "stop_grace_period": "30s",

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -288,31 +289,63 @@ SLOW_CLIENTS = 200
 SLOW_SECONDS = 6
 
 
-def slow_clients(port: int, count: int, stop: threading.Event) -> threading.Thread:
-    """count connections that each send a request line, then one header byte a second: bounded."""
+class SlowClients(threading.Thread):
+    """count connections that each send a request line, then one header byte a second: bounded.
 
-    def run():
-        import socket
+    `connected` is set once every connection is open, or once opening one failed (`error`): a
+    test that waits on it never runs against fewer slow clients than it asked for unknowingly.
+    """
 
+    def __init__(self, port: int, count: int):
+        super().__init__(daemon=True)
+        self.port, self.count = port, count
+        self.ports: set[int] = set()
+        self.error: OSError | None = None
+        self.connected, self.stop = threading.Event(), threading.Event()
+
+    def run(self):
         connections = []
         try:
-            for _ in range(count):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            for _ in range(self.count):
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
                 sock.sendall(b"GET /json HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 connections.append(sock)
+                self.ports.add(sock.getsockname()[1])
+            self.connected.set()
             deadline = time.monotonic() + SLOW_SECONDS + 5
-            while not stop.is_set() and time.monotonic() < deadline:
+            while not self.stop.is_set() and time.monotonic() < deadline:
                 for sock in connections:
                     with contextlib.suppress(OSError):
                         sock.sendall(b"X")
-                stop.wait(1)
+                self.stop.wait(1)
+        except OSError as error:
+            self.error = error
         finally:
+            self.connected.set()
             for sock in connections:
                 sock.close()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    def __enter__(self) -> SlowClients:
+        self.start()
+        assert self.connected.wait(30), f"{self.count} connections to {self.port} not open within 30 s"
+        assert self.error is None, f"slow client {len(self.ports) + 1} of {self.count}: {self.error!r}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join()
+
+
+def wait_until_held(server: str, slow: SlowClients, timeout: float = 30) -> None:
+    """Wait until every worker of `server` has accepted one of the slow clients' connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        holding = [worker for worker in workers(server)
+                   if any(c.raddr and c.raddr.port in slow.ports for c in worker.net_connections("tcp"))]
+        if len(holding) == len(workers(server)):
+            return
+        assert time.monotonic() < deadline, f"{server}: {len(holding)} workers hold a slow client"
+        time.sleep(0.1)
 
 
 def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
@@ -326,27 +359,16 @@ def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
 
 def test_slowloris_is_absorbed_by_nginx_but_starves_gunicorn_sync_workers_directly(topology):
     gunicorn = topology["gunicorn"]
-    stop = threading.Event()
-    thread = slow_clients(gunicorn.port, SLOW_CLIENTS, stop)
-    try:
-        time.sleep(2)
+    with SlowClients(gunicorn.port, SLOW_CLIENTS):
         through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", 5) for _ in range(5)]
-    finally:
-        stop.set()
-        thread.join()
     print(f"\n{SLOW_CLIENTS} slow clients on nginx {gunicorn.port}: normal requests {through_nginx}")
     assert all(status == 200 and elapsed < 1 for status, elapsed in through_nginx)
 
     # The same trick straight at Gunicorn's socket: WEB_CONCURRENCY slow clients hold every sync worker.
-    stop = threading.Event()
-    thread = slow_clients(gunicorn.internal_port, 2 * len(workers("gunicorn")), stop)
-    try:
-        time.sleep(2)
+    with SlowClients(gunicorn.internal_port, 2 * len(workers("gunicorn"))) as slow:
+        wait_until_held("gunicorn", slow)
         direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", 3)
         through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json", 3)
-    finally:
-        stop.set()
-        thread.join()
     print(f"slow clients on gunicorn's own {gunicorn.internal_port}: a normal request {direct}; "
           f"another server's nginx port meanwhile {through_nginx_meanwhile}")
     assert direct[0] == "timeout", direct

@@ -116,7 +116,7 @@ def test_websocket_path_over_plain_http_explains_itself(client):
     assert "WSGI" in refused.json()["detail"]
 
 
-def test_healthz_does_no_io(client, django_assert_num_queries):
+def test_healthz_runs_no_sql(client, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert client.get("/healthz").json()["status"] == "ok"
 

@@ -152,8 +152,10 @@ def test_a_graceful_stop_lets_the_requests_in_flight_finish(stack, topology, nam
     print(f"\n{name} stopped with SIG{server.stop_signal}: requests in flight got {outcomes}")
     if "stop-cuts-requests" in server.quirks:
         # Cut, and nginx says so at once: never a hang. Which requests are cut depends on the
-        # process they landed on (Hypercorn lets its first worker drain, then ends the others).
-        assert set(outcomes) <= {200, 502}, outcomes
+        # process they landed on (Hypercorn lets its first worker drain, then ends the others:
+        # a worker that held none of them drains first), but one is: a server that cut none has
+        # lost the quirk, and servers.toml must say so.
+        assert set(outcomes) <= {200, 502} and 502 in outcomes, outcomes
     else:
         assert outcomes == [200, 200]
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from loadtest.scenarios.catalog import SCENARIOS
-from stack import reload
+from stack import local, reload
 from tests.hardening.helpers import Load, server_processes
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
@@ -49,7 +49,8 @@ def test_modwsgi_daemons_are_not_restarted_by_a_touched_wsgi_script(topology):
     server = topology["modwsgi"]
     master = reload.master(server)
     before = daemons(master)
-    assert len(before) == int(os.environ.get("WEB_CONCURRENCY", "2")), before
+    processes = server.env.get("WEB_CONCURRENCY", local.app_environment()["WEB_CONCURRENCY"])
+    assert len(before) == int(processes), before
     script = server_root(master) / "handler.wsgi"
     stat = script.stat()
     os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))

@@ -92,13 +92,12 @@ def test_a_killed_worker_is_respawned_under_load(topology, name):
     victim = before[0]
     stops_all = "worker-crash-stops-server" in server.quirks
     with Load(f"http://127.0.0.1:{server.port}/db") as load:
-        time.sleep(1.5)
+        load.answered(CONCURRENCY)
         os.kill(victim.pid, signal.SIGKILL)
-        time.sleep(3.5)
+        after = wait_for_workers(name, len(before), victim.pid)  # respawned (or the server restarted)
         if stops_all:
             wait_healthy(topology)  # the supervisor has started it again
-            time.sleep(1)
-    after = wait_for_workers(name, len(before), victim.pid)
+        load.answered(2 * len(after))  # served again, with the new processes among the old
     print(f"\n{name}: killed worker {victim.pid}; {sum(load.statuses.values())} requests, "
           f"failed {load.failed} {dict(load.statuses)}; workers now {[w.pid for w in after]}")
     assert load.statuses[200] > 0
@@ -121,9 +120,9 @@ def test_reload_under_load_replaces_every_process_and_fails_nothing(topology, na
     server = topology[name]
     before = {worker.pid for worker in workers(name)}
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50") as load:
-        time.sleep(1)
-        reload.reload(server)
-        time.sleep(1)
+        load.answered(CONCURRENCY)
+        reload.reload(server)  # returns once every old worker is replaced
+        load.answered(2 * len(before))  # served by the new processes
     after = {worker.pid for worker in workers(name)}
     print(f"\n{name} reload: {dict(load.statuses)}; workers {sorted(before)} -> {sorted(after)}")
     assert not before & after, "old workers still there"

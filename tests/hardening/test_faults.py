@@ -19,6 +19,7 @@ import psutil
 import psycopg
 import pytest
 import websocket
+from django.conf import settings
 
 from stack import local, reload, servers
 from tests.hardening.helpers import (
@@ -159,6 +160,10 @@ def test_a_graceful_stop_lets_the_requests_in_flight_finish(stack, topology, nam
         assert outcomes == [200, 200]
 
 
+POOL_TIMEOUT = settings.DATABASES["default"]["OPTIONS"]["pool"]["timeout"]
+OUTAGE_MARGIN = 2
+
+
 def database_connections(url: str) -> int:
     with psycopg.connect(url, connect_timeout=2) as connection:
         return connection.execute(
@@ -201,8 +206,10 @@ def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(s
             outage.setdefault(request_url, []).append((response.status_code, round(elapsed, 2)))
             assert response.status_code == 503, (request_url, response.text[:200])
             assert response.json()["error"] == "database unavailable"
-            # DB_POOL_TIMEOUT (3 s) bounds the wait; no hang, no 500.
-            assert elapsed < 8, (request_url, elapsed)
+            # DB_POOL_TIMEOUT bounds the wait (README: "after at most DB_POOL_TIMEOUT (3 s)"); no
+            # hang, no 500. The margin is the request's own way through nginx and the server, 22
+            # at once on two cores: 0.2-1.3 s here.
+            assert elapsed < POOL_TIMEOUT + OUTAGE_MARGIN, (request_url, elapsed)
         print("\nPostgreSQL down:", outage)
     finally:
         stack.start("postgres")

@@ -229,7 +229,8 @@ SETTLE_SECONDS = 5
 CHANNEL_CAPACITY = settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
 # How long the room may take to hear a marker sent after the flood: waited for, this only bounds it.
 HEARD_TIMEOUT = 30
-PILE_MESSAGE = json.dumps({"message": "p" * 32 * 1024})  # big, so a reader's socket fills soon
+PILE_TEXT = "p" * 32 * 1024  # big, so a reader's socket fills soon
+PILE_MESSAGE = json.dumps({"message": PILE_TEXT})
 
 
 def redis_client() -> redis.Redis:
@@ -368,3 +369,65 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
             assert rss_grown < 250, (server, rss_grown)
     client.close()
     print("\nchat flood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
+
+
+PACED_MEMBERS = 4
+PACED_ROUNDS = 40
+PER_ROUND = 3  # from each member: 12 a round, far from filling an inbox in Redis
+# What a member that never reads may still get once it does: its mailbox (CHANNEL_CAPACITY) and
+# what the sockets between it and its server hold: the kernel grows their buffers to megabytes
+# on loopback (nginx's side too): it got 310-331 in all here, so 210-231 from the sockets.
+# Unbounded, it would get
+# all PACED_MEMBERS x PER_ROUND x PACED_ROUNDS (480).
+LURKER_BUFFERED = 300
+PACE_TIMEOUT = 30
+
+
+def counted_reader(sock: websocket.WebSocket) -> list[int]:
+    """A one-item list counting the frames `sock` receives, filled by a thread of its own."""
+    count = [0]
+
+    def run():
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            while True:
+                sock.recv()
+                count[0] += 1
+
+    threading.Thread(target=run, daemon=True).start()
+    return count
+
+
+@pytest.mark.timeout(300)
+def test_a_member_that_never_reads_keeps_only_the_newest_capacity(topology):
+    """Members send a room more than a non-reader takes, paced so that the room keeps up (every
+    reader has each round before the next: no inbox in Redis fills and drops). Its server's sends
+    to it wait once its socket is full; after that only its mailbox holds its messages, the
+    newest CHANNEL_CAPACITY of them. When it reads at last, it gets those and what the sockets
+    held, not the whole pile."""
+    for port, server in topology.websocket_ports()[1:]:
+        if "no-ws-backpressure" in TOPOLOGY[server].quirks:
+            continue  # its sends to the lurker never wait: everything queues in the server
+        room = f"lurk-{server}-{time.monotonic_ns()}"
+        lurker = open_socket(port, f"/ws/chat/{room}/", timeout=5,
+                             sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        members = [open_socket(port, f"/ws/chat/{room}/", timeout=5) for _ in range(PACED_MEMBERS)]
+        counts = [counted_reader(member) for member in members]
+        try:
+            for round_number in range(1, PACED_ROUNDS + 1):
+                for member in members:
+                    for _ in range(PER_ROUND):
+                        member.send(PILE_MESSAGE)
+                deadline = time.monotonic() + PACE_TIMEOUT
+                while min(count[0] for count in counts) < PACED_MEMBERS * PER_ROUND * round_number:
+                    assert time.monotonic() < deadline, f"{server}: round {round_number} not heard"
+                    time.sleep(0.005)
+            lurker.settimeout(3)  # idle that long: it has had everything its server kept for it
+            kept: list = []
+            drain(lurker, kept)
+        finally:
+            lurker.shutdown()
+            for member in members:
+                member.shutdown()
+        got = sum(PILE_TEXT in frame for frame in kept)
+        print(f"\na non-reader on {server} got {got} of {PACED_MEMBERS * PER_ROUND * PACED_ROUNDS}")
+        assert got <= CHANNEL_CAPACITY + LURKER_BUFFERED, (server, got)

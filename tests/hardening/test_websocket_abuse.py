@@ -44,7 +44,7 @@ def test_frame_over_the_server_limit_closes_1009_or_resets_where_documented(topo
     """2 MB is over WS_MAX_FRAME_BYTES (1 MB): the server's own limit, before the app sees it.
 
     A server that stops reading at the frame's header (quirk "ws-big-frame-reset") leaves the
-    rest of it unread, and the TCP reset that causes reaches the client before its close frame.
+    rest of it unread, and the TCP reset that causes may reach the client before its close frame.
     """
     outcomes = {}
     for port, server in topology.websocket_ports():
@@ -55,10 +55,12 @@ def test_frame_over_the_server_limit_closes_1009_or_resets_where_documented(topo
         except ConnectionResetError:
             outcome = ("reset", None)
         outcomes[f"{port}:{server}"] = outcome
+        allowed = {("close", expected_code(server, 1009))}
         if "ws-big-frame-reset" in TOPOLOGY[server].quirks:
-            assert outcome == ("reset", None), (port, server, outcome)
-        else:
-            assert outcome == ("close", expected_code(server, 1009)), (port, server, outcome)
+            # The close frame races the reset (most often it loses); nginx, told of the reset
+            # by the server's side, may end the client's connection with a FIN instead.
+            allowed |= {("reset", None), ("dropped", None)}
+        assert outcome in allowed, (port, server, outcome)
     print("2 MB frame:", outcomes)
 
 
@@ -377,8 +379,7 @@ PER_ROUND = 3  # from each member: 12 a round, far from filling an inbox in Redi
 # What a member that never reads may still get once it does: its mailbox (CHANNEL_CAPACITY) and
 # what the sockets between it and its server hold: the kernel grows their buffers to megabytes
 # on loopback (nginx's side too): it got 310-331 in all here, so 210-231 from the sockets.
-# Unbounded, it would get
-# all PACED_MEMBERS x PER_ROUND x PACED_ROUNDS (480).
+# Unbounded, it would get all PACED_MEMBERS x PER_ROUND x PACED_ROUNDS (480).
 LURKER_BUFFERED = 300
 PACE_TIMEOUT = 30
 

@@ -77,7 +77,7 @@ def test_upstream_down_is_a_prompt_json_502_and_other_ports_are_unaffected(stack
                 assert response.status_code == 502, (url, response.status_code)
                 assert response.json()["error"] == "bad gateway"
                 assert response.headers["x-served-by"] == "nginx"
-                assert elapsed < 1, (url, elapsed)
+                assert elapsed < 1, (url, elapsed)  # README: "at once"; 1 s for a shared machine
             for url in fine:
                 assert client.get(url).status_code == 200, url
     finally:
@@ -295,6 +295,9 @@ def delivery_failures(port: int, room: str, pairs: int = 6) -> list[str]:
 
 SLOW_CLIENTS = 200
 SLOW_SECONDS = 6
+# How long a normal request waits beside the slow clients: starved straight at Gunicorn, it gets
+# nothing in that time; through nginx it is answered.
+STARVED_SECONDS = 3
 
 
 class SlowClients(threading.Thread):
@@ -368,15 +371,18 @@ def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
 def test_slowloris_is_absorbed_by_nginx_but_starves_gunicorn_sync_workers_directly(topology):
     gunicorn = topology["gunicorn"]
     with SlowClients(gunicorn.port, SLOW_CLIENTS):
-        through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", 5) for _ in range(5)]
+        through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", STARVED_SECONDS)
+                         for _ in range(5)]
     print(f"\n{SLOW_CLIENTS} slow clients on nginx {gunicorn.port}: normal requests {through_nginx}")
-    assert all(status == 200 and elapsed < 1 for status, elapsed in through_nginx)
+    # Answered within the wait that, straight at Gunicorn below, ends with nothing.
+    assert all(status == 200 for status, _ in through_nginx), through_nginx
 
     # The same trick straight at Gunicorn's socket: WEB_CONCURRENCY slow clients hold every sync worker.
     with SlowClients(gunicorn.internal_port, 2 * len(workers("gunicorn"))) as slow:
         wait_until_held("gunicorn", slow)
-        direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", 3)
-        through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json", 3)
+        direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", STARVED_SECONDS)
+        through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json",
+                                            STARVED_SECONDS)
     print(f"slow clients on gunicorn's own {gunicorn.internal_port}: a normal request {direct}; "
           f"another server's nginx port meanwhile {through_nginx_meanwhile}")
     assert direct[0] == "timeout", direct

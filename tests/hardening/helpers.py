@@ -289,6 +289,19 @@ class Load:
             future.result()
         self.pool.shutdown()
 
+    def answered(self, more: int, timeout: float = 30) -> None:
+        """Wait until `more` requests from now on have been answered 200: the load is running
+        (before a fault) or running again (after one)."""
+        with self.lock:
+            target = self.statuses[200] + more
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self.statuses[200] >= target:
+                    return
+            assert time.monotonic() < deadline, f"{self.url}: not {more} more 200s within {timeout} s"
+            time.sleep(0.05)
+
     @property
     def failed(self) -> int:
         return sum(count for outcome, count in self.statuses.items() if outcome != 200)

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ import psutil
 import psycopg
 import pytest
 import websocket
+from django.conf import settings
 
 from stack import local, reload, servers
 from tests.hardening.helpers import (
@@ -75,7 +77,7 @@ def test_upstream_down_is_a_prompt_json_502_and_other_ports_are_unaffected(stack
                 assert response.status_code == 502, (url, response.status_code)
                 assert response.json()["error"] == "bad gateway"
                 assert response.headers["x-served-by"] == "nginx"
-                assert elapsed < 1, (url, elapsed)
+                assert elapsed < 1, (url, elapsed)  # README: "at once"; 1 s for a shared machine
             for url in fine:
                 assert client.get(url).status_code == 200, url
     finally:
@@ -91,13 +93,12 @@ def test_a_killed_worker_is_respawned_under_load(topology, name):
     victim = before[0]
     stops_all = "worker-crash-stops-server" in server.quirks
     with Load(f"http://127.0.0.1:{server.port}/db") as load:
-        time.sleep(1.5)
+        load.answered(CONCURRENCY)
         os.kill(victim.pid, signal.SIGKILL)
-        time.sleep(3.5)
+        after = wait_for_workers(name, len(before), victim.pid)  # respawned (or the server restarted)
         if stops_all:
             wait_healthy(topology)  # the supervisor has started it again
-            time.sleep(1)
-    after = wait_for_workers(name, len(before), victim.pid)
+        load.answered(2 * len(after))  # served again, with the new processes among the old
     print(f"\n{name}: killed worker {victim.pid}; {sum(load.statuses.values())} requests, "
           f"failed {load.failed} {dict(load.statuses)}; workers now {[w.pid for w in after]}")
     assert load.statuses[200] > 0
@@ -120,9 +121,9 @@ def test_reload_under_load_replaces_every_process_and_fails_nothing(topology, na
     server = topology[name]
     before = {worker.pid for worker in workers(name)}
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50") as load:
-        time.sleep(1)
-        reload.reload(server)
-        time.sleep(1)
+        load.answered(CONCURRENCY)
+        reload.reload(server)  # returns once every old worker is replaced
+        load.answered(2 * len(before))  # served by the new processes
     after = {worker.pid for worker in workers(name)}
     print(f"\n{name} reload: {dict(load.statuses)}; workers {sorted(before)} -> {sorted(after)}")
     assert not before & after, "old workers still there"
@@ -151,10 +152,16 @@ def test_a_graceful_stop_lets_the_requests_in_flight_finish(stack, topology, nam
     print(f"\n{name} stopped with SIG{server.stop_signal}: requests in flight got {outcomes}")
     if "stop-cuts-requests" in server.quirks:
         # Cut, and nginx says so at once: never a hang. Which requests are cut depends on the
-        # process they landed on (Hypercorn lets its first worker drain, then ends the others).
-        assert set(outcomes) <= {200, 502}, outcomes
+        # process they landed on (Hypercorn lets its first worker drain, then ends the others:
+        # a worker that held none of them drains first), but one is: a server that cut none has
+        # lost the quirk, and servers.toml must say so.
+        assert set(outcomes) <= {200, 502} and 502 in outcomes, outcomes
     else:
         assert outcomes == [200, 200]
+
+
+POOL_TIMEOUT = settings.DATABASES["default"]["OPTIONS"]["pool"]["timeout"]
+OUTAGE_MARGIN = 2
 
 
 def database_connections(url: str) -> int:
@@ -199,8 +206,10 @@ def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(s
             outage.setdefault(request_url, []).append((response.status_code, round(elapsed, 2)))
             assert response.status_code == 503, (request_url, response.text[:200])
             assert response.json()["error"] == "database unavailable"
-            # DB_POOL_TIMEOUT (3 s) bounds the wait; no hang, no 500.
-            assert elapsed < 8, (request_url, elapsed)
+            # DB_POOL_TIMEOUT bounds the wait (README: "after at most DB_POOL_TIMEOUT (3 s)"); no
+            # hang, no 500. The margin is the request's own way through nginx and the server, 22
+            # at once on two cores: 0.2-1.3 s here.
+            assert elapsed < POOL_TIMEOUT + OUTAGE_MARGIN, (request_url, elapsed)
         print("\nPostgreSQL down:", outage)
     finally:
         stack.start("postgres")
@@ -286,33 +295,68 @@ def delivery_failures(port: int, room: str, pairs: int = 6) -> list[str]:
 
 SLOW_CLIENTS = 200
 SLOW_SECONDS = 6
+# How long a normal request waits beside the slow clients: starved straight at Gunicorn, it gets
+# nothing in that time; through nginx it is answered.
+STARVED_SECONDS = 3
 
 
-def slow_clients(port: int, count: int, stop: threading.Event) -> threading.Thread:
-    """count connections that each send a request line, then one header byte a second: bounded."""
+class SlowClients(threading.Thread):
+    """count connections that each send a request line, then one header byte a second: bounded.
 
-    def run():
-        import socket
+    `connected` is set once every connection is open, or once opening one failed (`error`): a
+    test that waits on it never runs against fewer slow clients than it asked for unknowingly.
+    """
 
+    def __init__(self, port: int, count: int):
+        super().__init__(daemon=True)
+        self.port, self.count = port, count
+        self.ports: set[int] = set()
+        self.error: OSError | None = None
+        self.connected, self.stop = threading.Event(), threading.Event()
+
+    def run(self):
         connections = []
         try:
-            for _ in range(count):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            for _ in range(self.count):
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
                 sock.sendall(b"GET /json HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 connections.append(sock)
+                self.ports.add(sock.getsockname()[1])
+            self.connected.set()
             deadline = time.monotonic() + SLOW_SECONDS + 5
-            while not stop.is_set() and time.monotonic() < deadline:
+            while not self.stop.is_set() and time.monotonic() < deadline:
                 for sock in connections:
                     with contextlib.suppress(OSError):
                         sock.sendall(b"X")
-                stop.wait(1)
+                self.stop.wait(1)
+        except OSError as error:
+            self.error = error
         finally:
+            self.connected.set()
             for sock in connections:
                 sock.close()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    def __enter__(self) -> SlowClients:
+        self.start()
+        assert self.connected.wait(30), f"{self.count} connections to {self.port} not open within 30 s"
+        assert self.error is None, f"slow client {len(self.ports) + 1} of {self.count}: {self.error!r}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join()
+
+
+def wait_until_held(server: str, slow: SlowClients, timeout: float = 30) -> None:
+    """Wait until every worker of `server` has accepted one of the slow clients' connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        holding = [worker for worker in workers(server)
+                   if any(c.raddr and c.raddr.port in slow.ports for c in worker.net_connections("tcp"))]
+        if len(holding) == len(workers(server)):
+            return
+        assert time.monotonic() < deadline, f"{server}: {len(holding)} workers hold a slow client"
+        time.sleep(0.1)
 
 
 def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
@@ -326,27 +370,19 @@ def timed_get(url: str, timeout: float) -> tuple[int | str, float]:
 
 def test_slowloris_is_absorbed_by_nginx_but_starves_gunicorn_sync_workers_directly(topology):
     gunicorn = topology["gunicorn"]
-    stop = threading.Event()
-    thread = slow_clients(gunicorn.port, SLOW_CLIENTS, stop)
-    try:
-        time.sleep(2)
-        through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", 5) for _ in range(5)]
-    finally:
-        stop.set()
-        thread.join()
+    with SlowClients(gunicorn.port, SLOW_CLIENTS):
+        through_nginx = [timed_get(f"http://127.0.0.1:{gunicorn.port}/json", STARVED_SECONDS)
+                         for _ in range(5)]
     print(f"\n{SLOW_CLIENTS} slow clients on nginx {gunicorn.port}: normal requests {through_nginx}")
-    assert all(status == 200 and elapsed < 1 for status, elapsed in through_nginx)
+    # Answered within the wait that, straight at Gunicorn below, ends with nothing.
+    assert all(status == 200 for status, _ in through_nginx), through_nginx
 
     # The same trick straight at Gunicorn's socket: WEB_CONCURRENCY slow clients hold every sync worker.
-    stop = threading.Event()
-    thread = slow_clients(gunicorn.internal_port, 2 * len(workers("gunicorn")), stop)
-    try:
-        time.sleep(2)
-        direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", 3)
-        through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json", 3)
-    finally:
-        stop.set()
-        thread.join()
+    with SlowClients(gunicorn.internal_port, 2 * len(workers("gunicorn"))) as slow:
+        wait_until_held("gunicorn", slow)
+        direct = timed_get(f"http://127.0.0.1:{gunicorn.internal_port}/json", STARVED_SECONDS)
+        through_nginx_meanwhile = timed_get(f"http://127.0.0.1:{topology['uvicorn'].port}/json",
+                                            STARVED_SECONDS)
     print(f"slow clients on gunicorn's own {gunicorn.internal_port}: a normal request {direct}; "
           f"another server's nginx port meanwhile {through_nginx_meanwhile}")
     assert direct[0] == "timeout", direct

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from loadtest.scenarios.catalog import SCENARIOS
-from stack import reload
+from stack import local, reload
 from tests.hardening.helpers import Load, server_processes
 
 pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
@@ -49,7 +49,8 @@ def test_modwsgi_daemons_are_not_restarted_by_a_touched_wsgi_script(topology):
     server = topology["modwsgi"]
     master = reload.master(server)
     before = daemons(master)
-    assert len(before) == int(os.environ.get("WEB_CONCURRENCY", "2")), before
+    processes = server.env.get("WEB_CONCURRENCY", local.app_environment()["WEB_CONCURRENCY"])
+    assert len(before) == int(processes), before
     script = server_root(master) / "handler.wsgi"
     stat = script.stat()
     os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
@@ -82,7 +83,8 @@ def test_modwsgi_apache_accepts_every_connection_nginx_opens_under_the_bench_loa
     most = 0
     with Load(f"http://127.0.0.1:{server.port}/wait/sync?ms=200", concurrency=BENCH_USERS,
               max_seconds=15) as load:
-        deadline = time.monotonic() + 8  # Apache starts the children it needs within a few seconds
+        # Apache starts the children it needs within a few seconds: watched while the load runs.
+        deadline = time.monotonic() + load.max_seconds - 1
         while time.monotonic() < deadline and most < BENCH_USERS:
             most = max(most, accepted_connections(server.internal_port))
             time.sleep(0.2)

@@ -145,7 +145,7 @@ def rate_limited_nginx(stack, tmp_path, topology):
         process.wait(10)
 
 
-def test_production_port_rate_limit_is_a_json_429(rate_limited_nginx, topology):
+def test_the_production_rate_limit_is_a_json_429_on_a_second_nginx(rate_limited_nginx, topology):
     port = rate_limited_nginx
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(lambda _: client.get(f"http://127.0.0.1:{port}/json"), range(40)))

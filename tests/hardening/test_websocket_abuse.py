@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -43,7 +44,7 @@ def test_frame_over_the_server_limit_closes_1009_or_resets_where_documented(topo
     """2 MB is over WS_MAX_FRAME_BYTES (1 MB): the server's own limit, before the app sees it.
 
     A server that stops reading at the frame's header (quirk "ws-big-frame-reset") leaves the
-    rest of it unread, and the TCP reset that causes reaches the client before its close frame.
+    rest of it unread, and the TCP reset that causes may reach the client before its close frame.
     """
     outcomes = {}
     for port, server in topology.websocket_ports():
@@ -54,10 +55,12 @@ def test_frame_over_the_server_limit_closes_1009_or_resets_where_documented(topo
         except ConnectionResetError:
             outcome = ("reset", None)
         outcomes[f"{port}:{server}"] = outcome
+        allowed = {("close", expected_code(server, 1009))}
         if "ws-big-frame-reset" in TOPOLOGY[server].quirks:
-            assert outcome == ("reset", None), (port, server, outcome)
-        else:
-            assert outcome == ("close", expected_code(server, 1009)), (port, server, outcome)
+            # The close frame races the reset (most often it loses); nginx, told of the reset
+            # by the server's side, may end the client's connection with a FIN instead.
+            allowed |= {("reset", None), ("dropped", None)}
+        assert outcome in allowed, (port, server, outcome)
     print("2 MB frame:", outcomes)
 
 
@@ -222,11 +225,14 @@ def test_a_client_that_stops_reading_is_pinged_without_a_traceback(topology):
 # backlog may still be fanned out by its server process then, and members on the same process
 # wait behind it for their turn at the channel layer. Stuck would be never.
 CALM_TIMEOUT = 15
-CHAT_BURST = 100  # settings.WS_CHAT_BURST
-CHAT_RATE = 50  # settings.WS_CHAT_RATE
+CHAT_BURST = settings.WS_CHAT_BURST
+CHAT_RATE = settings.WS_CHAT_RATE
 SETTLE_SECONDS = 5
-CHANNEL_CAPACITY = 100  # settings.CHANNEL_LAYERS capacity
-PILE_MESSAGE = json.dumps({"message": "p" * 32 * 1024})  # big, so a reader's socket fills soon
+CHANNEL_CAPACITY = settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
+# How long the room may take to hear a marker sent after the flood: waited for, this only bounds it.
+HEARD_TIMEOUT = 30
+PILE_TEXT = "p" * 32 * 1024  # big, so a reader's socket fills soon
+PILE_MESSAGE = json.dumps({"message": PILE_TEXT})
 
 
 def redis_client() -> redis.Redis:
@@ -273,6 +279,22 @@ def drain(sock: websocket.WebSocket, frames: list | None = None) -> None:
                 frames.append(frame)
 
 
+def heard_everything_before(sender: websocket.WebSocket, heard: list) -> None:
+    """Wait until the listener of `heard` has a marker `sender` sends now: its server process has
+    then handed it everything the room got before (one reader pops the process's inbox in order).
+    The marker goes again each second: one that meets a full inbox in Redis is dropped."""
+    deadline, markers = time.monotonic() + HEARD_TIMEOUT, []
+    while True:
+        markers.append(f"marker-{uuid.uuid4().hex}")
+        sender.send(json.dumps({"message": markers[-1]}))
+        resend = time.monotonic() + 1
+        while time.monotonic() < resend:
+            if any(marker in frame for marker in markers for frame in list(heard)):
+                return
+            time.sleep(0.05)
+        assert time.monotonic() < deadline, f"the room heard no marker within {HEARD_TIMEOUT} s"
+
+
 def chat_flood(port: int, room: str) -> tuple[int, tuple[str, int | None]]:
     """A member sends as fast as it can, never reading: how many it got out, and how it ended."""
     flooder = open_socket(port, f"/ws/chat/{room}/", timeout=2)
@@ -301,9 +323,9 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
         rss_before, redis_before = tree_rss(server), client.info("memory")["used_memory"]
         try:
             sent, outcome = chat_flood(port, room)
-            time.sleep(1)
-            flood_heard = sum(FLOOD_MESSAGE in frame for frame in heard)
             members = [open_socket(port, f"/ws/chat/{room}/", timeout=5) for _ in range(5)]
+            heard_everything_before(members[0], heard)
+            flood_heard = sum(FLOOD_MESSAGE in frame for frame in heard)
             for member in members:  # they read what the room sends them; only the lurker does not
                 threading.Thread(target=drain, args=(member,), daemon=True).start()
             with (contextlib.closing(redis_client()) as sampler,
@@ -335,7 +357,10 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
         assert 0 < flood_heard <= CHAT_BURST + CHAT_RATE * CHAT_FLOOD_SECONDS, (server, flood_heard)
         # It is told why, unless the server's close met the flood still arriving: a socket closed
         # with unread data sends a TCP reset, and the reset discards the close frame on its way.
-        assert outcome in {("close", expected_code(server, 1008)), ("dropped", None)}, (server, outcome)
+        allowed = {("close", expected_code(server, 1008)), ("reset", None)}
+        if "ws-flood-close-dropped" in TOPOLOGY[server].quirks:
+            allowed.add(("dropped", None))
+        assert outcome in allowed, (server, outcome)
         assert longest <= CHANNEL_CAPACITY, (server, longest)
         # 450 messages of 32 KB went to each of the 6 members (84 MiB in all); with at most 100
         # waiting in each member's channel, Redis holds 19 MiB at the very most.
@@ -346,3 +371,64 @@ def test_a_chat_flood_is_cut_off_and_the_channel_layer_stays_bounded(topology):
             assert rss_grown < 250, (server, rss_grown)
     client.close()
     print("\nchat flood:\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
+
+
+PACED_MEMBERS = 4
+PACED_ROUNDS = 40
+PER_ROUND = 3  # from each member: 12 a round, far from filling an inbox in Redis
+# What a member that never reads may still get once it does: its mailbox (CHANNEL_CAPACITY) and
+# what the sockets between it and its server hold: the kernel grows their buffers to megabytes
+# on loopback (nginx's side too): it got 310-331 in all here, so 210-231 from the sockets.
+# Unbounded, it would get all PACED_MEMBERS x PER_ROUND x PACED_ROUNDS (480).
+LURKER_BUFFERED = 300
+PACE_TIMEOUT = 30
+
+
+def counted_reader(sock: websocket.WebSocket) -> list[int]:
+    """A one-item list counting the frames `sock` receives, filled by a thread of its own."""
+    count = [0]
+
+    def run():
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            while True:
+                sock.recv()
+                count[0] += 1
+
+    threading.Thread(target=run, daemon=True).start()
+    return count
+
+
+@pytest.mark.timeout(300)
+def test_a_member_that_never_reads_keeps_only_the_newest_capacity(topology):
+    """Members send a room more than a non-reader takes, paced so that the room keeps up (every
+    reader has each round before the next: no inbox in Redis fills and drops). Its server's sends
+    to it wait once its socket is full; after that only its mailbox holds its messages, the
+    newest CHANNEL_CAPACITY of them. When it reads at last, it gets those and what the sockets
+    held, not the whole pile."""
+    for port, server in topology.websocket_ports()[1:]:
+        if "no-ws-backpressure" in TOPOLOGY[server].quirks:
+            continue  # its sends to the lurker never wait: everything queues in the server
+        room = f"lurk-{server}-{time.monotonic_ns()}"
+        lurker = open_socket(port, f"/ws/chat/{room}/", timeout=5,
+                             sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        members = [open_socket(port, f"/ws/chat/{room}/", timeout=5) for _ in range(PACED_MEMBERS)]
+        counts = [counted_reader(member) for member in members]
+        try:
+            for round_number in range(1, PACED_ROUNDS + 1):
+                for member in members:
+                    for _ in range(PER_ROUND):
+                        member.send(PILE_MESSAGE)
+                deadline = time.monotonic() + PACE_TIMEOUT
+                while min(count[0] for count in counts) < PACED_MEMBERS * PER_ROUND * round_number:
+                    assert time.monotonic() < deadline, f"{server}: round {round_number} not heard"
+                    time.sleep(0.005)
+            lurker.settimeout(3)  # idle that long: it has had everything its server kept for it
+            kept: list = []
+            drain(lurker, kept)
+        finally:
+            lurker.shutdown()
+            for member in members:
+                member.shutdown()
+        got = sum(PILE_TEXT in frame for frame in kept)
+        print(f"\na non-reader on {server} got {got} of {PACED_MEMBERS * PER_ROUND * PACED_ROUNDS}")
+        assert got <= CHANNEL_CAPACITY + LURKER_BUFFERED, (server, got)

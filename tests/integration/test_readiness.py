@@ -5,8 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from django.conf import settings
 
 pytestmark = pytest.mark.integration
+
+POOL_TIMEOUT = settings.DATABASES["default"]["OPTIONS"]["pool"]["timeout"]
 
 
 def wait_for_status(client: httpx.Client, url: str, status: int, timeout: float = 30) -> httpx.Response:
@@ -42,11 +45,15 @@ def test_readyz_turns_503_without_postgresql_and_recovers(stack, topology):
         stack.stop("postgres")
         try:
             with ThreadPoolExecutor(len(bases)) as pool:
-                for url, took, answer in pool.map(down_checks, [f"{base}/readyz" for base in bases]):
-                    assert answer["http_status"] == 503, url
-                    assert took < 15, (url, took)
-                    assert answer["down"] == ["postgresql"], url
-                    assert answer["checks"]["redis"] == "ok", url
+                checks = list(pool.map(down_checks, [f"{base}/readyz" for base in bases]))
+            print("\n/readyz 503 after:", {url: round(took, 2) for url, took, _ in checks})
+            for url, took, answer in checks:
+                assert answer["http_status"] == 503, url
+                # A check waits DB_POOL_TIMEOUT for a connection at most (README), and the
+                # margin is the request's own way, every server at once on a shared machine.
+                assert took < POOL_TIMEOUT + 2, (url, took)
+                assert answer["down"] == ["postgresql"], url
+                assert answer["checks"]["redis"] == "ok", url
             # A data endpoint fails fast and clearly too, not with a 500.
             response = client.get(f"{bases[0]}/db")
             assert response.status_code == 503

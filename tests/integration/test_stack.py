@@ -154,12 +154,11 @@ def test_websocket_on_a_wsgi_port_is_refused_with_a_clear_status(topology):
     for server in topology.servers:
         if server.websocket:
             continue
-        started = time.monotonic()
+        # A refusal, not a hang: open_socket's timeout would raise something else.
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             open_socket(server.port, "/ws/echo/")
         assert refused.value.status_code == 501
         assert b"WSGI" in refused.value.resp_body
-        assert time.monotonic() - started < 5
 
 
 def test_foreign_origin_is_refused(topology):

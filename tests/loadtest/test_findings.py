@@ -89,7 +89,13 @@ def test_the_heat_map_is_ratios_to_each_family_baseline():
     assert table.ratio("ws_echo", "uvicorn-stock") == 1.5
     assert table.ratio("db", "uvicorn") is None  # failed: no figure
     assert heatmap.columns(table) == ["plaintext", "json", "db", "wait_async", "ws_echo"]  # no checks
-    assert heatmap.heatmap(table) is not None
+    figure = heatmap.heatmap(table)
+    (ax,) = figure.axes
+    assert [label.get_text().split("\n")[0] for label in ax.get_xticklabels()] == heatmap.columns(table)
+    assert [label.get_text() for label in ax.get_yticklabels()] == table.lineup.names
+    shown = [text.get_text() for text in ax.texts]
+    assert "invalid" in shown  # db @ uvicorn failed: hatched, no ratio
+    assert "0.50×" in shown and "20.00×" in shown and "1.50×" in shown  # the ratios asserted above
 
 
 def test_a_lone_asgi_server_is_described_by_its_valid_cells_only():
@@ -103,4 +109,5 @@ def test_a_lone_asgi_server_is_described_by_its_valid_cells_only():
     assert "uvicorn, the only ASGI server here, carried ws_chat at 1,000 per server CPU second" in line(
         found, "WebSockets")
     assert "ws_echo @ uvicorn (load generator bound)" in line(found, "Not results")
-    assert line(findings([], lineup.from_meta(meta), {}), "No cell finished")
+    assert line(findings([], lineup.from_meta(meta), {}), "No cell finished") == (
+        "**No cell finished:** there is nothing to report yet.")

@@ -113,8 +113,11 @@ def test_report_from_recorded_results(tmp_path):
     assert markdown.index("charts/heatmap.png") < markdown.index("### plaintext")
     assert markdown.index("## What this run found") < markdown.index("## Run details")
 
-    # heat map, then each scenario's chart: plaintext, plaintext_wrk, ws_echo (+ its CDF), ws_chat, capacity
-    assert html.count("<svg") == 7
+    # heat map, then each scenario's chart: plaintext, plaintext_wrk, ws_echo (+ its CDF), ws_chat,
+    # capacity; each written as a file and inlined in the page
+    charts = sorted(path.stem for path in (tmp_path / "charts").glob("*.png"))
+    assert len(charts) == 7, charts
+    assert html.count("<svg") == len(charts)
     assert html.index("id=findings") < html.index("id=heatmap") < html.index("id=s-plaintext")
     assert html.index("id=s-plaintext") < html.index("<details>")  # run details folded at the end
     assert "<tr class=invalid>" in html

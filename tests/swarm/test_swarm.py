@@ -93,11 +93,21 @@ def test_chat_spans_replicas_of_two_asgi_servers(stack, topology):
     finally:
         for _, _, sock in members:
             sock.close()
-    time.sleep(1)  # nginx logs a WebSocket when it closes
+    # nginx logs a WebSocket when it closes: its lines reach the service's log a little later.
     for server in (first, second):
         agent = next(agent for member, agent, _ in members if member == server)
+        expected = stack.task_addresses(server.name)
+        logged_soon(lambda agent=agent, expected=expected: set(stack.upstreams(agent)) >= expected)
         reached = set(stack.upstreams(agent))
-        assert reached == stack.task_addresses(server.name), (server.name, reached)
+        assert reached == expected, (server.name, reached)
+
+
+def logged_soon(read, timeout: float = 30):
+    """read() again until it finds something: a service's log shows a request after its answer."""
+    deadline = time.monotonic() + timeout
+    while not (found := read()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return found
 
 
 def test_servers_trust_nginx_without_a_fixed_address(stack, topology):
@@ -107,10 +117,9 @@ def test_servers_trust_nginx_without_a_fixed_address(stack, topology):
     tag = uuid.uuid4().hex
     response = httpx.get(f"http://127.0.0.1:{server.port}/json?trust={tag}", timeout=10)
     assert response.status_code == 200
-    time.sleep(1)
-    seen_by_nginx = {line.split()[0] for line in stack.logs("nginx") if tag in line}
-    seen_by_uvicorn = {line.split(" - ")[0].split()[-1].rsplit(":", 1)[0]
-                       for line in stack.logs(server.name) if tag in line}
+    seen_by_nginx = logged_soon(lambda: {line.split()[0] for line in stack.logs("nginx") if tag in line})
+    seen_by_uvicorn = logged_soon(lambda: {line.split(" - ")[0].split()[-1].rsplit(":", 1)[0]
+                                           for line in stack.logs(server.name) if tag in line})
     assert len(seen_by_nginx) == 1, seen_by_nginx
     assert seen_by_uvicorn == seen_by_nginx, (seen_by_uvicorn, seen_by_nginx)
     nginx_addresses = {container["NetworkSettings"]["Networks"][f"{stack.project}_front"]["IPAddress"]

@@ -33,24 +33,36 @@ def rendered(compose):
     return swarm.Renderer(config, options, out).stack(), out
 
 
-def test_every_server_in_servers_toml_is_a_replicated_service(rendered, topology):
+@pytest.fixture(scope="module")
+def source(compose):
+    """What the rendering was made from: docker-compose.yml as Compose resolved it, and its x-swarm."""
+    config, _ = compose
+    return config, swarm.options_from(config, DATA_NODE)
+
+
+def test_every_server_in_servers_toml_is_a_replicated_service(rendered, source, topology):
     stack, _ = rendered
+    config, options = source
     for server in topology.servers:
         service = stack["services"][server.name]
+        composed = config["services"][server.name]
         deploy = service["deploy"]
-        assert deploy["replicas"] == 3 and deploy["endpoint_mode"] == "dnsrr", server.name
+        assert deploy["replicas"] == options.replicas == 3 and deploy["endpoint_mode"] == "dnsrr", server.name
         assert deploy["update_config"]["order"] == "start-first"
-        assert deploy["resources"]["limits"] == {"cpus": "1", "memory": str(512 * 1024**2)}
+        limits = composed["deploy"]["resources"]["limits"]
+        assert deploy["resources"]["limits"] == {"cpus": str(limits["cpus"]), "memory": str(limits["memory"])}
         assert service["command"] == [f"/app/{server.command}"]
         assert service["environment"]["SERVED_BY"] == server.name
         for name, value in server.env.items():
             assert service["environment"][name] == value
         # nginx has no fixed address: the servers trust the network only it and they are on.
         if settings_list.load()["FORWARDED_ALLOW_IPS"].read_by(server):
-            assert service["environment"]["FORWARDED_ALLOW_IPS"] == "10.213.60.0/24"
+            assert service["environment"]["FORWARDED_ALLOW_IPS"] == options.front_subnet
         assert service["networks"] == ["front", "back"]
-        # Swarm kills an unhealthy task: the 5 s check must fail for 30 s first, not 15.
-        assert service["healthcheck"]["retries"] == 6 and service["healthcheck"]["interval"] == "5s"
+        # Swarm kills an unhealthy task: Compose's check must fail for 30 s first (README), not 15.
+        check = service["healthcheck"]
+        assert check["interval"] == composed["healthcheck"]["interval"]
+        assert check["retries"] * swarm.seconds(check["interval"]) >= 30, check
 
 
 def test_nothing_swarm_ignores_is_left_and_hardening_is_kept(rendered):

@@ -37,3 +37,20 @@ errorlog = "-"
 loglevel = setting("LOG_LEVEL").lower()
 # The heartbeat file lives in memory: faster, and it works on a read-only root filesystem.
 worker_tmp_dir = "/dev/shm"
+
+
+def post_worker_init(worker):
+    """The asgi worker's one known traceback, kept to its line (config/logfilters.py).
+
+    A socket whose app waits in a send (a client that stopped reading) and whose client then
+    goes away: Gunicorn cancels the app, and its WebSocket handler's cleanup sends a 1011 close
+    on the closed transport, whose RuntimeError ("the handler is closed", uvloop) it logs as
+    "Error handling connection" with both tracebacks (gunicorn 27.0.1, asgi/websocket.py, run:
+    https://github.com/benoitc/gunicorn/blob/27.0.1/gunicorn/asgi/websocket.py#L180-L196).
+    Not through settings.LOGGING: a logger named there loses its handlers, and Gunicorn's
+    error log is a handler on gunicorn.error.
+    """
+    if worker_class == "asgi":
+        from config.logfilters import WithoutTracebackOf
+
+        worker.log.error_log.addFilter(WithoutTracebackOf({"builtins.RuntimeError": "the handler is closed"}))

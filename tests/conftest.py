@@ -5,6 +5,7 @@ import os
 import pytest
 
 from stack import servers
+from tests import serverlogs
 from tests.browser import browser, pages  # noqa: F401 - fixtures for every suite
 from tests.environment import PRIVATE_SERVICES
 from tests.stacks import ComposeRun, HostRun
@@ -24,6 +25,19 @@ def stack():
     running.up()
     yield running
     running.down()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_logs_without_unexplained_tracebacks():
+    """The host run's logs, read when the session ends (after `stack` has stopped what it started,
+    so a server's stop is read too): any traceback not on tests/serverlogs.py's ALLOWED fails it."""
+    if os.environ.get("STACK", "") in ("containers", "swarm"):
+        yield
+        return
+    sizes = serverlogs.log_sizes()
+    yield
+    found = serverlogs.unexpected(sizes)
+    assert not found, serverlogs.report(found)
 
 
 @pytest.fixture(scope="session")

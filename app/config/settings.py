@@ -299,6 +299,16 @@ LOGGING = {
         # protocols/websockets/websockets_sansio_impl.py, send_receive_event_to_app).
         "client-utf8": {"()": "config.logfilters.WithoutTraceback",
                         "messages": ["Invalid UTF-8 sequence received from client."]},
+        # Daphne hands the app's websocket.send to autobahn while its close handshake is under
+        # way (Daphne only checks for a lost TCP connection), and autobahn raises Disconnected
+        # into the app: a chat event that crosses the client's close ends the consumer with a
+        # traceback. Nobody is left to tell; the line stays, the traceback goes (daphne 4.2.3,
+        # server.py handle_reply, ws_protocol.py serverSend; the ASGI spec asks for an OSError:
+        # https://github.com/django/daphne/blob/4.2.3/daphne/ws_protocol.py#L251-L261
+        # https://asgi.readthedocs.io/en/latest/specs/www.html#send-send-event).
+        "send-after-close": {"()": "config.logfilters.WithoutTracebackOf",
+                             "exceptions": {"autobahn.exception.Disconnected":
+                                            "Attempt to send on a closed protocol"}},
     },
     "root": {"handlers": ["stdout"], "level": setting("LOG_LEVEL")},
     "loggers": {
@@ -310,5 +320,7 @@ LOGGING = {
         "django.security.DisallowedHost": {"handlers": ["discard"], "propagate": False},
         # Only a filter: Uvicorn's own handlers and levels stay as Uvicorn set them.
         "uvicorn.error": {"filters": ["client-utf8"]},
+        # Daphne's processes log to the root logger (daphne.cli's basicConfig): only a filter here.
+        "daphne.server": {"filters": ["send-after-close"]},
     },
 }

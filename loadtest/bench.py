@@ -22,6 +22,7 @@ import traceback
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
@@ -30,7 +31,7 @@ from loadtest.drivers import distributed, wrk
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
 from loadtest.reporting.results import CellResult
-from loadtest.reporting.tables import ceiling_sentence
+from loadtest.reporting.tables import ceiling_sentence, http_ceiling_sentence
 from loadtest.running import ceiling, distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
 from loadtest.running.cells import Settings, run_cell
@@ -70,6 +71,29 @@ def client_ceiling(profile, server_cpus: set[int], raw: Path) -> dict:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def http_ceiling(profile, scenarios, server_cpus: set[int], raw: Path) -> dict:
+    """The open-loop client's own ramp against the reference HTTP server, once per run, first."""
+    scenario = next(s for s in scenarios if s.kind == "http_capacity")
+
+    def show(step) -> None:
+        print(f"  open-loop client ceiling: {step.offered_rps:,.0f} rps p99 {step.p99_ms or 0:.1f} ms, "
+              f"client demand {step.loadgen_demand_pct or 0:.0f} %", file=sys.stderr, flush=True)
+
+    try:
+        return ceiling.measure_http(profile, scenario.params["slo_ms"], scenario.path, server_cpus,
+                                    raw / "http_ceiling_openloop.log", show)
+    except (OSError, RuntimeError) as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def with_slo(scenarios: list, slo_ms: float | None) -> list:
+    """--slo-ms in place of each open-loop scenario's own SLO; recorded in the run's scenarios."""
+    if slo_ms is None:
+        return scenarios
+    return [replace(s, params=MappingProxyType({**s.params, "slo_ms": slo_ms})) if "slo_ms" in s.params else s
+            for s in scenarios]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
@@ -87,6 +111,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--measure", type=float, help="measured seconds per cell (default: the profile's)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per cell (default: the profile's)")
     parser.add_argument("--servers-file", type=Path, default=stack_servers.SERVERS_FILE)
+    parser.add_argument("--slo-ms", type=float,
+                        help="p99 latency SLO of the open-loop scenarios (default: each scenario's own)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its duration, run nothing")
     parser.add_argument("--workers", type=int, default=0,
                         help="Locust workers to start here for the HTTP cells (0: Locust in this process)")
@@ -110,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     topology = stack_servers.load(args.servers_file)
     chosen = [topology[name] for name in args.servers.split(",")] if args.servers else list(topology.servers)
     scenarios = by_name(args.scenarios.split(",")) if args.scenarios else in_profile(profile, by_name())
+    if args.slo_ms is not None and args.slo_ms <= 0:
+        print("bench: --slo-ms is a latency in milliseconds: above 0", file=sys.stderr)
+        return 2
+    scenarios = with_slo(scenarios, args.slo_ms)
     cells = plan(profile, scenarios, [(s.name, s.protocol) for s in chosen])
     measure_s = args.measure or fit_measure_s(profile, cells)
     minutes = estimate_s(profile, cells, measure_s) / 60
@@ -245,6 +275,10 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
         if any(cell.scenario.kind == "ws_capacity" for cell in cells):
             meta["client_ceiling"] = client_ceiling(profile, server_cpus, out / "raw")
             print(f"note: {ceiling_sentence(meta['client_ceiling'])}", file=sys.stderr)
+        if any(cell.scenario.kind == "http_capacity" for cell in cells):
+            meta["http_ceiling"] = http_ceiling(profile, scenarios, server_cpus, out / "raw")
+            settings = replace(settings, http_ceiling_rps=meta["http_ceiling"].get("sustained_rps"))
+            print(f"note: {http_ceiling_sentence(meta['http_ceiling'])}", file=sys.stderr)
         for index, cell in enumerate(cells, 1):
             progress.begin(index, cell.scenario.name, cell.server, cell.run)
             base_url = f"http://{args.nginx_host}:{by_server[cell.server].port}"

@@ -35,6 +35,8 @@ METRICS = {
     "websocket": Metric("round trips or deliveries per server CPU second", "req/CPU s",
                         lambda s: s.req_per_server_cpu_s, True),
     "capacity": Metric("clients held in one room", "clients", lambda s: s.extra.get("clients_held"), True),
+    "rate": Metric("highest rate held within the p99 SLO, open loop", "rps at SLO",
+                   lambda s: s.extra.get("sustained_rps"), False),
 }
 
 
@@ -257,6 +259,31 @@ def capacity_story(cells: Cells) -> str:
     )
 
 
+def rate_story(cells: Cells) -> str | None:
+    """The open-loop ramp: who held the highest rate within the SLO, and the generator's margin."""
+    names = cells.in_family("rate")
+    if not names:
+        return None
+    parts = [ranking(cells, "rate")]
+    held = {s: cells.value(names[0], s) for s in cells.lineup.names}
+    held = {s: v for s, v in held.items() if v is not None}
+    first = next((cell for s in cells.lineup.names if (cell := cells.get(names[0], s)) is not None), None)
+    if held and first is not None:
+        top = max(held, key=held.__getitem__)
+        slo = first.extra.get("slo_ms")
+        line = f"**{top}** held {_fmt(held[top])} rps with p99 within {_fmt(slo)} ms"
+        ceiling = first.extra.get("generator_ceiling_rps")
+        if ceiling:
+            line += (f", the load generator's own ceiling being {_fmt(ceiling)} rps "
+                     f"({times(ceiling / held[top])} that)")
+        parts.append(line)
+    at_least = [s for s in cells.lineup.names
+                if (cell := cells.get(names[0], s)) is not None and cell.loadgen_bound]
+    if at_least:
+        parts.append(f"the load generator was the limit for {_join(at_least)}: a lower bound, not a result")
+    return story("Rate at a latency SLO", "rate", cells, *parts)
+
+
 def invalid_line(cells: Cells, errors: dict[tuple[str, str], str]) -> str:
     """errors: the first error of a failed cell's runs, by (scenario, server)."""
 
@@ -321,6 +348,7 @@ class Findings:
 def findings(summaries: list[Summary], lineup: Lineup, errors: dict[tuple[str, str], str]) -> Findings:
     """Sentences, most important first; Markdown emphasis (** and `) only."""
     cells = Cells(summaries, lineup)
-    stories = [sync_story(cells), waiting_story(cells), websocket_story(cells), capacity_story(cells)]
+    stories = [sync_story(cells), waiting_story(cells), rate_story(cells), websocket_story(cells),
+               capacity_story(cells)]
     trust = [invalid_line(cells, errors), wrk_line(cells), noise_line(cells)]
     return Findings([line for line in stories if line], [line for line in trust if line])

@@ -20,12 +20,12 @@ from pathlib import Path
 from loadtest.reporting import charts, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
 from loadtest.reporting.results import CellResult, summarize_runs
-from loadtest.reporting.tables import Table, ceiling_sentence, section_tables
+from loadtest.reporting.tables import Table, ceiling_sentence, http_ceiling_sentence, section_tables
 from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 
 TITLE = "Server benchmark"
 NAV_FAMILIES = {"sync": "sync work", "waiting": "waiting", "websocket": "WebSockets", "capacity": "capacity",
-                "check": "checks"}
+                "rate": "rate at an SLO", "check": "checks"}
 READING_NOTES = [
     "rps counts successful responses (WebSocket: round trips, chat deliveries) per second of the "
     "measured window; warm-up is excluded. The load is a closed loop: compare at equal users.",
@@ -43,7 +43,8 @@ HEATMAP_NOTE = (
     "Each cell is the server's figure in that scenario as a ratio to the baseline's (named under the "
     "scenario): requests per server CPU second for sync work and WebSockets, requests per second at "
     "equal users for waiting (a waiting server is idle, so CPU per request would reward the slowest), "
-    "clients held for capacity. Green: better than the baseline, pink: worse. Hatched: invalid, not a "
+    "clients held for capacity, the highest rate held within the p99 SLO for the open-loop ramp. "
+    "Green: better than the baseline, pink: worse. Hatched: invalid, not a "
     "result (where the baseline's own cell is, its column has no ratios). A dash: not measured (WSGI "
     "servers cannot serve WebSockets). Rows are grouped and "
     "coloured by protocol."
@@ -94,6 +95,7 @@ def _meta_lines(results: dict) -> list[str]:
         _budget_line(meta),
         f"load generator bound when a thread wants over {meta['bound_threshold'] * 100:.0f} % of a core",
         ceiling_sentence(meta.get("client_ceiling")),
+        http_ceiling_sentence(meta.get("http_ceiling")),
         f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, "
         f"kernel {env['kernel']}, Python {env['python']}",
         "versions: "
@@ -303,18 +305,20 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
 
 
 def build_sections(summaries, cells: Cells, samples: dict, directory: Path,
-                   ceiling: dict | None = None) -> list[Section]:
+                   ceiling: dict | None = None, http_ceiling: dict | None = None) -> list[Section]:
     """Every scenario's section, its charts drawn and saved as PNG beside the report."""
     colours = cells.lineup.colours()
     descriptions = {s.name: s.description for s in SCENARIOS}
     sections = []
-    for name, tables in section_tables(summaries, cells.lineup.names, ceiling).items():
+    for name, tables in section_tables(summaries, cells.lineup.names, ceiling, http_ceiling).items():
         section = Section(name, descriptions.get(name, ""), tables=tables)
         rows = [cells.get(name, server) for server in cells.lineup.names]
         rows = [row for row in rows if row is not None]
         figures = {}
         if rows and rows[0].kind == "ws_capacity":
             figures[f"{name}_clients_held"] = charts.capacity_chart(rows, colours)
+        elif rows and rows[0].kind == "http_capacity":
+            figures[f"{name}_latency_by_load"] = charts.open_loop_chart(rows, colours)
         elif rows and rows[0].kind != "ws_handshake":
             figures[name] = charts.scenario_chart(rows, colours)
         if samples.get(name):
@@ -342,7 +346,8 @@ def write(directory: Path) -> None:
     figure = heatmap.heatmap(cells)
     heat_svg = charts.save(figure, "heatmap", directory / "charts") if figure is not None else None
     ceiling = results["meta"].get("client_ceiling")
-    sections = build_sections(summaries, cells, samples, directory / "charts", ceiling)
+    sections = build_sections(summaries, cells, samples, directory / "charts", ceiling,
+                              results["meta"].get("http_ceiling"))
     markdown = render_markdown(results, cells, found, sections, heat_svg is not None)
     (directory / "report.md").write_text(markdown)
     (directory / "report.html").write_text(render_html(results, cells, found, sections, heat_svg))

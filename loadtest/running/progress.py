@@ -65,7 +65,9 @@ def cell_summary(result: CellResult) -> str:
         return "–" if value is None else f"{value:.1f}"
 
     parts = []
-    if "clients_held" in result.extra:
+    if "sustained_rps" in result.extra:
+        parts.append(f"sustained rps {result.extra['held']}")
+    elif "clients_held" in result.extra:
         parts.append(f"held {result.extra['clients_held']} clients")
     elif "answers" in result.extra:
         parts.append("; ".join(f"{answer} × {count}" for answer, count in result.extra["answers"].items()))

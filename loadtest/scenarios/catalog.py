@@ -24,6 +24,7 @@ KINDS = frozenset({
     "ws_chat",  # chat room fan-out: one sender, every member measures delivery latency
     "ws_capacity",  # clients added to a room until handshakes fail or broadcast p95 passes a bound
     "ws_handshake",  # WebSocket handshake against a WSGI server, recording how it refuses
+    "http_capacity",  # open loop: requests on a fixed schedule, rates up until the p99 SLO is missed
 })
 
 
@@ -33,6 +34,7 @@ FAMILIES = {
     "waiting": "waiting",
     "websocket": "WebSockets",
     "capacity": "capacity",
+    "rate": "rate at a latency SLO",
     "check": "checks of the bench itself",
 }
 KIND_FAMILIES = {
@@ -43,6 +45,7 @@ KIND_FAMILIES = {
     "ws_chat": "websocket",
     "ws_capacity": "capacity",
     "ws_handshake": "check",
+    "http_capacity": "rate",
 }
 
 
@@ -157,6 +160,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ASGI,
         False,
         "most clients held while broadcast p95 stays under the bound (websocket-shootout method)",
+    ),
+    Scenario(
+        "http_capacity",
+        "http_capacity",
+        "/plaintext",
+        BOTH,
+        False,
+        "highest rate held at p99 <= the SLO, requests on a fixed schedule (open loop)",
+        # 50 ms: a plaintext answer costs a server about a millisecond; fifty of them is queueing.
+        params=_params(slo_ms=50.0),
     ),
     Scenario(
         "ws_handshake",

@@ -51,6 +51,13 @@ HEATMAP_NOTE = (
 )
 
 
+PICK_NOTE = (
+    "From this run's numbers: each workload by its families' figures above (mixed: one server for sync "
+    "views, waits and WebSockets, so an ASGI server), the margin over the runner-up, and whether it is "
+    "wider than the widest spread (max - min over runs) of either's cells."
+)
+
+
 @dataclass
 class Section:
     """One scenario: its charts (name -> inline SVG) and tables."""
@@ -161,6 +168,8 @@ def render_markdown(results: dict, cells: Cells, found: Findings, sections: list
     if heat:
         parts += ["", "![heat map](charts/heatmap.png)", "", HEATMAP_NOTE]
     parts += ["", "### How far to trust it", ""] + [f"- {line}" for line in found.trust]
+    if found.picks:
+        parts += ["", "### Which server to pick", "", PICK_NOTE, ""] + [f"- {line}" for line in found.picks]
     parts += ["", "## How to read", ""] + [f"- {note}" for note in READING_NOTES] + [""]
     for family, members in families_in(sections):
         parts += [f"## {FAMILIES[family].capitalize()}", ""]
@@ -269,7 +278,12 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
             f"<figcaption>{html.escape(HEATMAP_NOTE)}</figcaption></figure>"
         )
     body.append("<div id=trust><h3>How far to trust it</h3><ul class=findings>")
-    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div></section>")
+    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div>")
+    if found.picks:
+        body.append(f"<div id=picks><h3>Which server to pick</h3><p class=note>{html.escape(PICK_NOTE)}</p>"
+                    "<ul class=findings>" + "".join(f"<li>{inline(line)}</li>" for line in found.picks)
+                    + "</ul></div>")
+    body.append("</section>")
     body.append("<section id=reading><h2>How to read</h2><ul>")
     body.append("".join(f"<li>{html.escape(note)}</li>" for note in READING_NOTES) + "</ul></section>")
     for family, members in families:
@@ -350,6 +364,7 @@ def write(directory: Path) -> None:
                               results["meta"].get("http_ceiling"))
     markdown = render_markdown(results, cells, found, sections, heat_svg is not None)
     (directory / "report.md").write_text(markdown)
+    (directory / "findings.json").write_text(json.dumps(found.as_dict(), indent=2))
     (directory / "report.html").write_text(render_html(results, cells, found, sections, heat_svg))
 
 

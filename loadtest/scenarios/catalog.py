@@ -31,6 +31,7 @@ KINDS = frozenset({
 # The report's summary tells one story per family, each measured by what matters for it.
 FAMILIES = {
     "sync": "sync work",
+    "async": "async views",
     "waiting": "waiting",
     "websocket": "WebSockets",
     "capacity": "capacity",
@@ -62,6 +63,9 @@ class Scenario:
     params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Which story of the report's summary it tells: one of FAMILIES; the kind's, unless set.
     family: str = ""
+    # The scenario whose baseline figure this one's ratios are taken to (an async view against its
+    # sync twin on the WSGI baseline); its own, unless set.
+    compared_with: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -70,6 +74,8 @@ class Scenario:
             object.__setattr__(self, "family", KIND_FAMILIES[self.kind])
         if self.family not in FAMILIES:
             raise ValueError(f"scenario {self.name}: unknown family {self.family!r}")
+        if not self.compared_with:
+            object.__setattr__(self, "compared_with", self.name)
 
     def settings(self) -> dict[str, Any]:
         """What a run's numbers depend on besides the server: two runs compare only if these match."""
@@ -86,10 +92,18 @@ def _params(**values: Any) -> MappingProxyType[str, Any]:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("plaintext", "http", "/plaintext", BOTH, True, "fixed text: the server's own overhead"),
+    # The same answers from async views: on an ASGI server they skip Django's thread hops, the
+    # server at its best. ASGI only: a WSGI server runs an async view in an event loop of its own
+    # per request, which tells nothing about the server. Full profile only: six more cells take the
+    # quick plan of eleven servers past its 300 s (test_profiles).
+    Scenario("plaintext_async", "http", "/plaintext/async", ASGI, False, "fixed text from an async view",
+             family="async", compared_with="plaintext"),
     Scenario("plaintext_wrk", "wrk", "/plaintext", BOTH, True, "plaintext driven by wrk, same connections"),
     # Full profile only: with ten and more servers the quick one cannot afford a cell that tells
     # plaintext's story again (every server's json rps is within a few % of its plaintext rps).
     Scenario("json", "http", "/json", BOTH, False, "small JSON serialization"),
+    Scenario("json_async", "http", "/json/async", ASGI, False, "small JSON serialization from an async view",
+             family="async", compared_with="json"),
     Scenario("db", "http", "/db", BOTH, True, "one random row read"),
     Scenario("queries", "http", "/queries?queries=20", BOTH, False, "20 row reads per request"),
     Scenario("fortunes", "http", "/fortunes", BOTH, False, "all rows plus one, sorted, HTML template"),

@@ -30,7 +30,7 @@ import locust  # noqa: F401  (imported before any socket is opened: it monkey-pa
 from loadtest.drivers import distributed, wrk
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
-from loadtest.reporting.results import CellResult
+from loadtest.model.results import CellResult
 from loadtest.reporting.tables import ceiling_sentence, http_ceiling_sentence
 from loadtest.running import ceiling, distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     # SIGTERM ends the run like Ctrl-C: finished cells kept, affinity restored.
     signal.signal(signal.SIGTERM, interrupt)
-    meters = server_meters(args.target, chosen, notes)
+    meters = server_meters(args.target, chosen, notes, RUN)
     server_pins = None
     try:
         if not args.no_pin and loadgen_cpus != server_cpus:
@@ -221,7 +221,7 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
         bound_threshold=args.bound_threshold,
         csv_dir=out / "raw",
         wrk_script=wrk.script_file(out) if needs_wrk else None,
-        **stack_measures(args.target, meters, lambda: pinning.host_root_pid(RUN)),
+        **stack_measures(args.target, meters, lambda: pinning.host_root_pid(RUN), RUN),
     )
     meta = {
         "profile": profile.name,

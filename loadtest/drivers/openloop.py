@@ -32,6 +32,7 @@ import uvloop
 
 from loadtest.drivers.http_ramp import RampSettings, Step, generator_bound, next_rate, sustained, why_stopped
 from loadtest.measuring.demand import threads_run_and_wait_ns, usage_between
+from loadtest.measuring.percentiles import summarize
 
 DRAIN_MIN_S = 1.0  # after a step's schedule, how long its last requests may take to come back
 DRAIN_SLOS = 10  # ... or this many SLOs, whichever is longer
@@ -229,7 +230,8 @@ async def step(client: Client, rate: float, args: argparse.Namespace) -> Step:
     stats, late, schedule_s = await run_schedule(client, rate, args.step_s, args.slo_ms)
     demand = usage_between(before, threads_run_and_wait_ns(), schedule_s).demand_pct
     ms = numpy.asarray(stats.latencies) * 1000
-    p50, p99 = numpy.percentile(ms, [50, 99]).tolist() if ms.size else (None, None)
+    percentiles = summarize(ms)
+    p50, p99 = percentiles["p50_ms"], percentiles["p99_ms"]
     return Step(
         offered_rps=rate,
         scheduled=len(stats.latencies) + sum(stats.errors.values()),

@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # files only; no display on a server
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from loadtest.reporting.results import Summary  # noqa: E402
+from loadtest.model.results import Summary  # noqa: E402
 
 PANEL_HEIGHT = 0.5  # inches per server row
 

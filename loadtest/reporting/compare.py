@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.model.results import CellResult
 from loadtest.reporting.report import STYLE
-from loadtest.reporting.results import CellResult
 
 # (field, label, higher is better)
 MEASURES = (

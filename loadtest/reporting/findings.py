@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from loadtest.model.results import Summary
 from loadtest.reporting.lineup import Lineup
-from loadtest.reporting.results import Summary
 from loadtest.scenarios.catalog import SCENARIOS
 
 WRK_FLOOR_RATIO = 1.25  # wrk / Locust above this: Locust, not the server, set the plaintext rate
@@ -285,7 +285,7 @@ def rate_story(cells: Cells) -> str | None:
         slo = first.extra.get("slo_ms")
         line = f"**{top}** held {_fmt(held[top])} rps with p99 within {_fmt(slo)} ms"
         ceiling = first.extra.get("generator_ceiling_rps")
-        if ceiling:
+        if ceiling and held[top]:
             line += (f", the load generator's own ceiling being {_fmt(ceiling)} rps "
                      f"({times(ceiling / held[top])} that)")
         parts.append(line)

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import charts, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
-from loadtest.reporting.results import CellResult, summarize_runs
 from loadtest.reporting.tables import Table, ceiling_sentence, http_ceiling_sentence, section_tables
 from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
 

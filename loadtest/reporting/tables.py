@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loadtest.reporting.results import Summary
+from loadtest.model.results import Summary
 from loadtest.scenarios.catalog import SCENARIOS
 
 SPECIAL_KINDS = {"ws_capacity", "ws_handshake", "http_capacity"}  # their numbers are not rates; own tables

@@ -25,7 +25,7 @@ from loadtest.measuring.percentiles import summarize
 from loadtest.measuring.recorder import Recorder
 from loadtest.measuring.server_cpu import CpuMeter
 from loadtest.measuring.window import Window
-from loadtest.reporting.results import CellResult, per_cpu_second
+from loadtest.model.results import CellResult, per_cpu_second
 from loadtest.scenarios.profiles import Cell, Profile
 
 WS_KINDS = {"ws_echo", "ws_chat", "ws_capacity", "ws_handshake"}

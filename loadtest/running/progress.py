@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import gevent
 
-from loadtest.reporting.results import CellResult
+from loadtest.model.results import CellResult
 
 TICK_S = 0.5
 LOG_EVERY_S = 5.0

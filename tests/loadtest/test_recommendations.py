@@ -3,9 +3,9 @@ per workload with its margin over the runner-up and whether that margin is beyon
 
 import json
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import lineup, report
 from loadtest.reporting.findings import findings
-from loadtest.reporting.results import CellResult, summarize_runs
 from tests.loadtest.test_report import ENVIRONMENT
 from tests.loadtest.test_report import META as REPORT_META
 

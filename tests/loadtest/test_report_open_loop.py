@@ -3,8 +3,8 @@ generator was the limit, every step, and the chart of latency against offered lo
 
 import json
 
+from loadtest.model.results import CellResult
 from loadtest.reporting import report
-from loadtest.reporting.results import CellResult
 from tests.loadtest.test_report import ENVIRONMENT, META
 
 CEILING = {"sustained_rps": 9000, "at_maximum": False, "slo_ms": 50.0, "max_rps": 50000,

@@ -1,6 +1,6 @@
 import pytest
 
-from loadtest.reporting.results import CellResult, per_cpu_second, summarize_runs
+from loadtest.model.results import CellResult, per_cpu_second, summarize_runs
 
 
 def cell(run, rps, bound=False, server="uvicorn"):

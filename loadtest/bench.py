@@ -283,7 +283,7 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
             progress.begin(index, cell.scenario.name, cell.server, cell.run)
             base_url = f"http://{args.nginx_host}:{by_server[cell.server].port}"
             try:
-                if master is not None and cell.scenario.kind in distributed.KINDS:
+                if master is not None and cell.scenario.kind_of.distributable:
                     result, values = distributed_cell.run(cell, base_url, settings, meters[cell.server],
                                                           progress, master)
                 else:

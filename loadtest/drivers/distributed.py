@@ -29,7 +29,6 @@ from loadtest.measuring.demand import Usage, UsageMeter
 from loadtest.measuring.recorder import Recorder
 from loadtest.scenarios.catalog import SCENARIOS
 
-KINDS = {"http", "sse"}  # WebSocket cells share in-process state (a chat room): they stay local
 DEFAULT_PORT = 5557  # Locust's own default master port
 CONNECT_TIMEOUT_S = 60.0
 REPORT_TIMEOUT_S = 30.0
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def user_classes() -> dict[str, type[User]]:
     """One class per distributable scenario, named as in a local cell: master and workers agree
     on the names, and a `cell` message sets the server each one checks for."""
-    classes = (user_class(scenario) for scenario in SCENARIOS if scenario.kind in KINDS)
+    classes = (user_class(scenario) for scenario in SCENARIOS if scenario.kind_of.distributable)
     return {cls.__name__: cls for cls in classes}
 
 

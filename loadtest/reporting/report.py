@@ -21,7 +21,7 @@ from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import charts, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
 from loadtest.reporting.tables import Table, ceiling_sentence, http_ceiling_sentence, section_tables
-from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
+from loadtest.scenarios.catalog import FAMILIES, KINDS, SCENARIOS
 
 TITLE = "Server benchmark"
 NAV_FAMILIES = {"sync": "sync work", "waiting": "waiting", "websocket": "WebSockets", "capacity": "capacity",
@@ -51,6 +51,11 @@ HEATMAP_NOTE = (
 )
 
 
+# A ramp's chart, by the figure it reports: (the chart's name after the scenario's, how to draw it).
+RAMP_CHARTS = {
+    "clients_held": ("clients_held", charts.capacity_chart),
+    "sustained_rps": ("latency_by_load", charts.open_loop_chart),
+}
 PICK_NOTE = (
     "From this run's numbers: each workload by its families' figures above (mixed: one server for sync "
     "views, waits and WebSockets, so an ASGI server), the margin over the runner-up, and whether it is "
@@ -329,11 +334,11 @@ def build_sections(summaries, cells: Cells, samples: dict, directory: Path,
         rows = [cells.get(name, server) for server in cells.lineup.names]
         rows = [row for row in rows if row is not None]
         figures = {}
-        if rows and rows[0].kind == "ws_capacity":
-            figures[f"{name}_clients_held"] = charts.capacity_chart(rows, colours)
-        elif rows and rows[0].kind == "http_capacity":
-            figures[f"{name}_latency_by_load"] = charts.open_loop_chart(rows, colours)
-        elif rows and rows[0].kind != "ws_handshake":
+        kind = KINDS[rows[0].kind] if rows else None
+        if kind is not None and kind.figure:
+            suffix, draw = RAMP_CHARTS[kind.figure]
+            figures[f"{name}_{suffix}"] = draw(rows, colours)
+        elif kind is not None and kind.rated:
             figures[name] = charts.scenario_chart(rows, colours)
         if samples.get(name):
             figures[f"{name}_distribution"] = charts.distribution_chart(name, samples[name], colours)

@@ -6,9 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loadtest.model.results import Summary
-from loadtest.scenarios.catalog import SCENARIOS
-
-SPECIAL_KINDS = {"ws_capacity", "ws_handshake", "http_capacity"}  # their numbers are not rates; own tables
+from loadtest.scenarios.catalog import KINDS, SCENARIOS
 
 
 @dataclass
@@ -301,7 +299,8 @@ def section_tables(summaries: list[Summary], order: list[str] | None = None,
     sections = {
         name: [scenario_table(name, summaries, order)]
         for name in scenario_order(summaries)
-        if next(s.kind for s in summaries if s.scenario == name) not in SPECIAL_KINDS
+        # A ramp's figure and a check's answers are not rates: their own tables only.
+        if (kind := KINDS[next(s.kind for s in summaries if s.scenario == name)]).rated and not kind.figure
     }
     extras = [
         ("plaintext_wrk", wrk_table(summaries)),

@@ -28,8 +28,6 @@ from loadtest.measuring.window import Window
 from loadtest.model.results import CellResult, per_cpu_second
 from loadtest.scenarios.profiles import Cell, Profile
 
-WS_KINDS = {"ws_echo", "ws_chat", "ws_capacity", "ws_handshake"}
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -53,11 +51,7 @@ def _rounded(value: float | None, digits: int = 3) -> float | None:
 
 def users_for(cell: Cell, profile: Profile) -> int:
     scenario = cell.scenario
-    if scenario.users is not None:
-        return scenario.users
-    if scenario.kind == "ws_chat":
-        return profile.chat_members
-    return profile.ws_users if scenario.kind in WS_KINDS else profile.http_users
+    return scenario.users if scenario.users is not None else getattr(profile, scenario.kind_of.users)
 
 
 class Measurement:

@@ -7,6 +7,7 @@ module imports no Locust so that it can be read without gevent's monkey-patching
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -14,19 +15,6 @@ from typing import Any
 BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
 WSGI = frozenset({"wsgi"})
-
-# A scenario's kind picks its runner in loadtest.running.cells.
-KINDS = frozenset({
-    "http",  # FastHttpUser GETs the path in a closed loop
-    "sse",  # FastHttpUser reads a whole event stream and checks the event count
-    "wrk",  # wrk drives the path, as a check that Locust is not what limits the rate
-    "ws_echo",  # WebSocket round trips on /ws/echo/
-    "ws_chat",  # chat room fan-out: one sender, every member measures delivery latency
-    "ws_capacity",  # clients added to a room until handshakes fail or broadcast p95 passes a bound
-    "ws_handshake",  # WebSocket handshake against a WSGI server, recording how it refuses
-    "http_capacity",  # open loop: requests on a fixed schedule, rates up until the p99 SLO is missed
-})
-
 
 # The report's summary tells one story per family, each measured by what matters for it.
 FAMILIES = {
@@ -38,16 +26,45 @@ FAMILIES = {
     "rate": "rate at a latency SLO",
     "check": "checks of the bench itself",
 }
-KIND_FAMILIES = {
-    "http": "sync",
-    "sse": "waiting",
-    "wrk": "check",
-    "ws_echo": "websocket",
-    "ws_chat": "websocket",
-    "ws_capacity": "capacity",
-    "ws_handshake": "check",
-    "http_capacity": "rate",
-}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a scenario's kind means to every part of the harness, stated once: running/cells.py
+    picks its runner by name, and the rest reads these."""
+
+    name: str
+    family: str  # its scenarios' story in the summary, unless a scenario says otherwise
+    users: str  # which of the profile's user counts it gets: http_users, ws_users or chat_members
+    # A ramp reports one figure (extra[figure]) and has its own tables and chart instead of a rate's;
+    # its length is its profile's deadline (ramp_deadline reads it), not the measured window.
+    figure: str | None = None
+    figure_label: str = ""
+    ramp_deadline: Callable[[Any], float] | None = None
+    rated: bool = True  # its numbers are measurements (not a check's record of answers)
+    distributable: bool = False  # can run on Locust workers (no state shared in this process)
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    # FastHttpUser GETs the path in a closed loop
+    Kind("http", "sync", "http_users", distributable=True),
+    # FastHttpUser reads a whole event stream and checks the event count
+    Kind("sse", "waiting", "http_users", distributable=True),
+    # wrk drives the path, as a check that Locust is not what limits the rate
+    Kind("wrk", "check", "http_users"),
+    # WebSocket round trips on /ws/echo/
+    Kind("ws_echo", "websocket", "ws_users"),
+    # chat room fan-out: one sender, every member measures delivery latency
+    Kind("ws_chat", "websocket", "chat_members"),
+    # clients added to a room until handshakes fail or broadcast p95 passes a bound
+    Kind("ws_capacity", "capacity", "ws_users", figure="clients_held", figure_label="clients held",
+         ramp_deadline=lambda profile: profile.capacity_deadline_s),
+    # WebSocket handshake against a WSGI server, recording how it refuses
+    Kind("ws_handshake", "check", "ws_users", rated=False),
+    # open loop: requests on a fixed schedule, rates up until the p99 SLO is missed
+    Kind("http_capacity", "rate", "http_users", figure="sustained_rps", figure_label="sustained rps",
+         ramp_deadline=lambda profile: profile.http_ramp.deadline_s),
+)}
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,7 @@ class Scenario:
         if self.kind not in KINDS:
             raise ValueError(f"scenario {self.name}: unknown kind {self.kind!r}")
         if not self.family:
-            object.__setattr__(self, "family", KIND_FAMILIES[self.kind])
+            object.__setattr__(self, "family", KINDS[self.kind].family)
         if self.family not in FAMILIES:
             raise ValueError(f"scenario {self.name}: unknown family {self.family!r}")
         if not self.compared_with:
@@ -81,6 +98,10 @@ class Scenario:
         """What a run's numbers depend on besides the server: two runs compare only if these match."""
         return {"kind": self.kind, "path": self.path, "users": self.users, "duration_s": self.duration_s,
                 "params": dict(self.params)}
+
+    @property
+    def kind_of(self) -> Kind:
+        return KINDS[self.kind]
 
     def applies_to(self, protocol: str) -> bool:
         return protocol in self.protocols

@@ -96,7 +96,7 @@ FULL = Profile(
     # 100 rps up by 30 % a step, then two bisections: a rate within about 8 % of the server's. The
     # generator's ceiling goes through the same ramp, hence a maximum far above any Django server.
     http_ramp=RampSettings(start_rps=100, factor=1.3, max_rps=50_000, refine_steps=2, step_s=5.0,
-                           warmup_s=2.0, max_connections=512, deadline_s=240.0),
+                           warmup_s=2.0, max_connections=512, deadline_s=180.0),
 )
 
 PROFILES = {profile.name: profile for profile in (QUICK, FULL)}
@@ -132,10 +132,8 @@ def plan(profile: Profile, scenarios: list[Scenario], servers: list[tuple[str, s
 
 def _fixed_seconds(cell: Cell, profile: Profile) -> float | None:
     """A cell's length when it does not depend on the measured window."""
-    if cell.scenario.kind == "ws_capacity":
-        return profile.capacity_deadline_s
-    if cell.scenario.kind == "http_capacity":
-        return profile.http_ramp.deadline_s
+    if cell.scenario.kind_of.ramp_deadline is not None:
+        return cell.scenario.kind_of.ramp_deadline(profile)
     if cell.scenario.duration_s is not None:
         return profile.warmup_s + cell.scenario.duration_s + CELL_OVERHEAD_S
     return None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import gevent
 
 from loadtest.model.results import CellResult
+from loadtest.polling import poll_until
 
 TICK_S = 0.5
 LOG_EVERY_S = 5.0
@@ -45,10 +46,11 @@ class Progress:
 
     def wait(self, seconds: float, phase: str, rate: Callable[[], float | None] = lambda: None) -> None:
         """Sleep (cooperatively: the users keep running) while refreshing the line."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            gevent.sleep(min(TICK_S, left))
+        def tick(seconds: float) -> None:
+            gevent.sleep(seconds)
             self.show(phase, rate())
+
+        poll_until(lambda: False, seconds, TICK_S, tick)
 
     def done(self, summary: str) -> None:
         if self.live:

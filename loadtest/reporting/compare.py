@@ -38,8 +38,10 @@ WINDOW = ("warmup_s", "measure_s")
 # The profile's settings that shape a cell (its name, repetitions and time budget do not).
 PROFILE_LOAD = (
     "http_users", "ws_users", "chat_members", "capacity_step", "capacity_max_clients",
-    "capacity_broadcasts", "capacity_bound_ms", "capacity_deadline_s", "http_ramp",
+    "capacity_broadcasts", "capacity_bound_ms", "capacity_deadline_s",
 )
+# Compared only when both runs ran the open-loop ramp: runs from before it have no such setting.
+OPEN_LOOP_LOAD = ("http_ramp",)
 
 
 class NotComparable(Exception):
@@ -82,6 +84,9 @@ def refusals(a: Run, b: Run) -> list[str]:
     reasons += _differences("scenario setting", a.meta, b.meta, WINDOW)
     reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
                             b.meta.get("profile_settings") or {}, PROFILE_LOAD)
+    if any(runs[0].kind == "http_capacity" for key, runs in a.cells.items() if key in b.cells):
+        reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
+                                b.meta.get("profile_settings") or {}, OPEN_LOOP_LOAD)
     scenarios_a, scenarios_b = a.meta.get("scenarios") or {}, b.meta.get("scenarios") or {}
     for name in sorted(set(scenarios_a) & set(scenarios_b)):
         if scenarios_a[name] != scenarios_b[name]:

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from loadtest.model.results import Summary  # noqa: E402
 
@@ -142,6 +143,12 @@ def open_loop_chart(summaries: list[Summary], palette: dict[str, str]):
         ax.axhline(slo, color="red", linestyle=":", label=f"SLO p99 {slo:.0f} ms")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        # Plain numbers at 1, 2 and 5 of each decade: over a narrow range a log axis otherwise labels
+        # its minor ticks in overlapping powers of ten.
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("offered requests per second (log)")
     ax.set_ylabel("ms from the scheduled start (log)")
     ax.set_title("p99 (solid) and p50 (dashed) against offered load", fontsize=9)

@@ -286,7 +286,7 @@ def rate_story(cells: Cells) -> str | None:
         line = f"**{top}** held {_fmt(held[top])} rps with p99 within {_fmt(slo)} ms"
         ceiling = first.extra.get("generator_ceiling_rps")
         if ceiling and held[top]:
-            line += (f", the load generator's own ceiling being {_fmt(ceiling)} rps "
+            line += (f"; the load generator held {_fmt(ceiling)} rps against a server with no Django "
                      f"({times(ceiling / held[top])} that)")
         parts.append(line)
     at_least = [s for s in cells.lineup.names

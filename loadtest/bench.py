@@ -19,9 +19,10 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
@@ -29,15 +30,15 @@ import locust  # noqa: F401  (imported before any socket is opened: it monkey-pa
 from loadtest.drivers import distributed, wrk
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
-from loadtest.reporting.results import CellResult
-from loadtest.reporting.tables import ceiling_sentence
+from loadtest.model.results import CellResult
+from loadtest.reporting.tables import ceiling_sentence, http_ceiling_sentence
 from loadtest.running import ceiling, distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
 from loadtest.running.cells import Settings, run_cell
 from loadtest.running.progress import Progress, cell_summary
 from loadtest.running.store import keep_samples, save
-from loadtest.scenarios.catalog import by_name
-from loadtest.scenarios.profiles import PROFILES, estimate_s, fit_measure_s, in_profile, plan
+from loadtest.scenarios.catalog import Scenario, by_name
+from loadtest.scenarios.profiles import PROFILES, Cell, Profile, estimate_s, fit_measure_s, in_profile, plan
 from stack import servers as stack_servers
 from stack.local import RUN
 
@@ -70,6 +71,29 @@ def client_ceiling(profile, server_cpus: set[int], raw: Path) -> dict:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def http_ceiling(profile, scenarios, server_cpus: set[int], raw: Path) -> dict:
+    """The open-loop client's own ramp against the reference HTTP server, once per run, first."""
+    scenario = next(s for s in scenarios if s.kind == "http_capacity")
+
+    def show(step) -> None:
+        print(f"  open-loop client ceiling: {step.offered_rps:,.0f} rps p99 {step.p99_ms or 0:.1f} ms, "
+              f"client demand {step.loadgen_demand_pct or 0:.0f} %", file=sys.stderr, flush=True)
+
+    try:
+        return ceiling.measure_http(profile, scenario.params["slo_ms"], scenario.path, server_cpus,
+                                    raw / "http_ceiling_openloop.log", show)
+    except (OSError, RuntimeError) as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def with_slo(scenarios: list, slo_ms: float | None) -> list:
+    """--slo-ms in place of each open-loop scenario's own SLO; recorded in the run's scenarios."""
+    if slo_ms is None:
+        return scenarios
+    return [replace(s, params=MappingProxyType({**s.params, "slo_ms": slo_ms})) if "slo_ms" in s.params else s
+            for s in scenarios]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
@@ -87,6 +111,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--measure", type=float, help="measured seconds per cell (default: the profile's)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per cell (default: the profile's)")
     parser.add_argument("--servers-file", type=Path, default=stack_servers.SERVERS_FILE)
+    parser.add_argument("--slo-ms", type=float,
+                        help="p99 latency SLO of the open-loop scenarios (default: each scenario's own)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its duration, run nothing")
     parser.add_argument("--workers", type=int, default=0,
                         help="Locust workers to start here for the HTTP cells (0: Locust in this process)")
@@ -110,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     topology = stack_servers.load(args.servers_file)
     chosen = [topology[name] for name in args.servers.split(",")] if args.servers else list(topology.servers)
     scenarios = by_name(args.scenarios.split(",")) if args.scenarios else in_profile(profile, by_name())
+    if args.slo_ms is not None and args.slo_ms <= 0:
+        print("bench: --slo-ms is a latency in milliseconds: above 0", file=sys.stderr)
+        return 2
+    scenarios = with_slo(scenarios, args.slo_ms)
     cells = plan(profile, scenarios, [(s.name, s.protocol) for s in chosen])
     measure_s = args.measure or fit_measure_s(profile, cells)
     minutes = estimate_s(profile, cells, measure_s) / 60
@@ -138,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     # SIGTERM ends the run like Ctrl-C: finished cells kept, affinity restored.
     signal.signal(signal.SIGTERM, interrupt)
-    meters = server_meters(args.target, chosen, notes)
+    meters = server_meters(args.target, chosen, notes, RUN)
     server_pins = None
     try:
         if not args.no_pin and loadgen_cpus != server_cpus:
@@ -155,11 +185,31 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("server side NOT pinned: none of the servers is a program of the "
                              f"{args.target} stack")
             notes.append(pinning.pin_self(loadgen_cpus))
-        return run_plan(args, out, profile, topology, chosen, scenarios, cells, measure_s, loadgen_cpus,
-                        server_cpus, notes, meters, server_pins)
+        return run_plan(BenchRun(args, out, profile, topology, chosen, scenarios, cells, measure_s,
+                                 loadgen_cpus, server_cpus, notes, meters, server_pins))
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
             print(f"note: {server_pins.restore()}", file=sys.stderr)
+
+
+@dataclass
+class BenchRun:
+    """Everything a run of the plan needs, decided before its first cell: what to run, where, and
+    what the server side was given."""
+
+    args: argparse.Namespace
+    out: Path  # the report directory
+    profile: Profile
+    topology: stack_servers.Topology
+    chosen: list  # the servers.toml entries under test
+    scenarios: list[Scenario]
+    cells: list[Cell]
+    measure_s: float
+    loadgen_cpus: set[int]
+    server_cpus: set[int]
+    notes: list[str]  # the report's notes, added to while the run goes
+    meters: dict[str, CpuMeter | None]
+    server_pins: pinning.HostPinning | pinning.ContainerPinning | None
 
 
 def start_master(args, out: Path, meta: dict, notes: list[str]) -> distributed.Master:
@@ -178,82 +228,86 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measure_s: float,
-             loadgen_cpus: set[int], server_cpus: set[int], notes: list[str],
-             meters: dict[str, CpuMeter | None], server_pins) -> int:
-    needs_wrk = any(cell.scenario.kind == "wrk" for cell in cells)
+def run_plan(run: BenchRun) -> int:
+    needs_wrk = any(cell.scenario.kind == "wrk" for cell in run.cells)
     if needs_wrk and not wrk.available():
-        notes.append("wrk is not installed: the plaintext_wrk cells fail")
+        run.notes.append("wrk is not installed: the plaintext_wrk cells fail")
     settings = Settings(
-        profile=profile,
-        measure_s=measure_s,
+        profile=run.profile,
+        measure_s=run.measure_s,
         loadgen_cpus=len(os.sched_getaffinity(0)),
-        bound_threshold=args.bound_threshold,
-        csv_dir=out / "raw",
-        wrk_script=wrk.script_file(out) if needs_wrk else None,
-        **stack_measures(args.target, meters, lambda: pinning.host_root_pid(RUN)),
+        bound_threshold=run.args.bound_threshold,
+        csv_dir=run.out / "raw",
+        wrk_script=wrk.script_file(run.out) if needs_wrk else None,
+        **stack_measures(run.args.target, run.meters, lambda: pinning.host_root_pid(RUN), RUN),
     )
     meta = {
-        "profile": profile.name,
-        "target": args.target,
+        "profile": run.profile.name,
+        "target": run.args.target,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "servers": [
             {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port, "django": s.django}
-            for s in chosen
+            for s in run.chosen
         ],
         # What the report's ratios are taken to: the production routing's two servers.
-        "baselines": {"http": topology.production.http.name, "websocket": topology.production.websocket.name},
+        "baselines": {"http": run.topology.production.http.name,
+                      "websocket": run.topology.production.websocket.name},
         # What a cell's numbers depend on besides the server: bench-compare refuses runs that differ.
-        "scenarios": {scenario.name: scenario.settings() for scenario in scenarios},
-        "users": {"http": profile.http_users, "ws": profile.ws_users, "chat_members": profile.chat_members},
-        "warmup_s": profile.warmup_s,
-        "measure_s": measure_s,
-        "runs": profile.runs,
-        "loadgen_cpus": sorted(loadgen_cpus),
-        "server_cpus": sorted(server_cpus),
-        "pinned": server_pins is not None,
-        "bound_threshold": args.bound_threshold,
-        "profile_settings": asdict(profile),
-        "notes": notes,
+        "scenarios": {scenario.name: scenario.settings() for scenario in run.scenarios},
+        "users": {"http": run.profile.http_users, "ws": run.profile.ws_users,
+                  "chat_members": run.profile.chat_members},
+        "warmup_s": run.profile.warmup_s,
+        "measure_s": run.measure_s,
+        "runs": run.profile.runs,
+        "loadgen_cpus": sorted(run.loadgen_cpus),
+        "server_cpus": sorted(run.server_cpus),
+        "pinned": run.server_pins is not None,
+        "bound_threshold": run.args.bound_threshold,
+        "profile_settings": asdict(run.profile),
+        "notes": run.notes,
         "interrupted": False,
     }
     environment = describe()
-    for server in chosen:
-        meter = meters[server.name]
+    for server in run.chosen:
+        meter = run.meters[server.name]
         if meter is None:
             continue
         meta.setdefault("server_cpu_source", {})[server.name] = meter.description
-        note = server_affinity_note(server.name, meter, loadgen_cpus) if server_pins else None
+        note = server_affinity_note(server.name, meter, run.loadgen_cpus) if run.server_pins else None
         if note:
-            notes.append(note)
-    meta["budgets"] = budgets(chosen, meters, loadgen_cpus, server_cpus, profile)
-    for note in notes:
+            run.notes.append(note)
+    meta["budgets"] = budgets(run.chosen, run.meters, run.loadgen_cpus, run.server_cpus, run.profile)
+    for note in run.notes:
         print(f"note: {note}", file=sys.stderr)
 
     results: list[CellResult] = []
     samples: dict = {}
-    progress = Progress(len(cells))
-    by_server = {s.name: s for s in chosen}
+    progress = Progress(len(run.cells))
+    by_server = {s.name: s for s in run.chosen}
     master = None
-    if args.workers or args.remote_workers:
+    if run.args.workers or run.args.remote_workers:
         try:
-            master = start_master(args, out, meta, notes)
+            master = start_master(run.args, run.out, meta, run.notes)
         except (RuntimeError, OSError) as error:
             print(f"bench: the Locust workers: {error}", file=sys.stderr)
             return 2  # main() gives the server side its CPUs back
     try:
-        if any(cell.scenario.kind == "ws_capacity" for cell in cells):
-            meta["client_ceiling"] = client_ceiling(profile, server_cpus, out / "raw")
+        if any(cell.scenario.kind == "ws_capacity" for cell in run.cells):
+            meta["client_ceiling"] = client_ceiling(run.profile, run.server_cpus, run.out / "raw")
             print(f"note: {ceiling_sentence(meta['client_ceiling'])}", file=sys.stderr)
-        for index, cell in enumerate(cells, 1):
+        if any(cell.scenario.kind == "http_capacity" for cell in run.cells):
+            meta["http_ceiling"] = http_ceiling(run.profile, run.scenarios, run.server_cpus, run.out / "raw")
+            settings = replace(settings, http_ceiling_rps=meta["http_ceiling"].get("sustained_rps"))
+            print(f"note: {http_ceiling_sentence(meta['http_ceiling'])}", file=sys.stderr)
+        for index, cell in enumerate(run.cells, 1):
             progress.begin(index, cell.scenario.name, cell.server, cell.run)
-            base_url = f"http://{args.nginx_host}:{by_server[cell.server].port}"
+            base_url = f"http://{run.args.nginx_host}:{by_server[cell.server].port}"
             try:
-                if master is not None and cell.scenario.kind in distributed.KINDS:
-                    result, values = distributed_cell.run(cell, base_url, settings, meters[cell.server],
+                if master is not None and cell.scenario.kind_of.distributable:
+                    result, values = distributed_cell.run(cell, base_url, settings, run.meters[cell.server],
                                                           progress, master)
                 else:
-                    result, values = run_cell(cell, base_url, settings, meters[cell.server], progress)
+                    result, values = run_cell(cell, base_url, settings, run.meters[cell.server], progress)
             except Exception as error:  # one broken cell must not lose the others
                 traceback.print_exc()
                 result, values = (
@@ -267,9 +321,9 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
                     [],
                 )
             results.append(result)
-            keep_samples(samples, result, values, profile.runs)
+            keep_samples(samples, result, values, run.profile.runs)
             progress.done(cell_summary(result))
-            save(out, meta, environment, results, samples)
+            save(run.out, meta, environment, results, samples)
             gevent.sleep(SETTLE_S)
     except KeyboardInterrupt:
         meta["interrupted"] = True
@@ -277,16 +331,16 @@ def run_plan(args, out: Path, profile, topology, chosen, scenarios, cells, measu
     finally:
         if master is not None:
             master.close()
-    if server_pins is not None:
-        notes.append(server_pins.restore())
-        print(f"note: {notes[-1]}", file=sys.stderr)
-    save(out, meta, environment, results, samples)
+    if run.server_pins is not None:
+        run.notes.append(run.server_pins.restore())
+        print(f"note: {run.notes[-1]}", file=sys.stderr)
+    save(run.out, meta, environment, results, samples)
     # Imported only now: the report draws with matplotlib, whose import would otherwise take CPU
     # and memory from the load generator before the first cell.
     from loadtest.reporting import report
 
-    report.write(out)
-    print(f"report: {out / 'report.html'}", file=sys.stderr)
+    report.write(run.out)
+    print(f"report: {run.out / 'report.html'}", file=sys.stderr)
     return 130 if meta["interrupted"] else 0
 
 

@@ -33,8 +33,10 @@ from loadtest.drivers.soak_users import HTTP_PATHS, WS_ROUND_TRIPS, user_classes
 from loadtest.measuring.envinfo import describe
 from loadtest.measuring.memory import sample_tree
 from loadtest.measuring.server_cpu import CpuMeter, server_meter
-from loadtest.reporting.soak_report import ServerSoak, write_report
+from loadtest.model.soak import ServerSoak
+from loadtest.reporting.soak_report import write_report
 from stack import servers as stack_servers
+from stack.local import RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     meters: dict[str, CpuMeter | None] = {}
     for server in servers:
         try:
-            meters[server.name] = server_meter(server.name, args.target)
+            meters[server.name] = server_meter(server.name, args.target, RUN)
         except (LookupError, OSError, ValueError) as error:
             meters[server.name] = None
             server.error = f"no process tree to sample: {error}"

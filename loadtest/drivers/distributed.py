@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +26,9 @@ from locust.env import Environment
 from loadtest.drivers.users import user_class
 from loadtest.measuring.demand import Usage, UsageMeter
 from loadtest.measuring.recorder import Recorder
+from loadtest.polling import poll_until
 from loadtest.scenarios.catalog import SCENARIOS
 
-KINDS = {"http", "sse"}  # WebSocket cells share in-process state (a chat room): they stay local
 DEFAULT_PORT = 5557  # Locust's own default master port
 CONNECT_TIMEOUT_S = 60.0
 REPORT_TIMEOUT_S = 30.0
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def user_classes() -> dict[str, type[User]]:
     """One class per distributable scenario, named as in a local cell: master and workers agree
     on the names, and a `cell` message sets the server each one checks for."""
-    classes = (user_class(scenario) for scenario in SCENARIOS if scenario.kind in KINDS)
+    classes = (user_class(scenario) for scenario in SCENARIOS if scenario.kind_of.distributable)
     return {cls.__name__: cls for cls in classes}
 
 
@@ -97,15 +96,15 @@ class Master:
         return [process.pid for process in self.processes]
 
     def wait_ready(self, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.runner.clients.ready) < self.expected:
+        def ready() -> bool:
             exited = [p.args for p in self.processes if p.poll() is not None]
             if exited:
                 raise RuntimeError(f"a Locust worker exited: {exited[0]} (see raw/locust-worker-*.log)")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(self.runner.clients.ready)} of {self.expected} Locust workers "
-                                   f"ready after {timeout_s:.0f} s waiting for them {what}")
-            gevent.sleep(0.1)
+            return len(self.runner.clients.ready) >= self.expected
+
+        if not poll_until(ready, timeout_s, 0.1, gevent.sleep):
+            raise RuntimeError(f"{len(self.runner.clients.ready)} of {self.expected} Locust workers "
+                               f"ready after {timeout_s:.0f} s waiting for them {what}")
 
     def start(self, scenario_name: str, server: str, base_url: str, users: int, spawn_rate: float) -> None:
         self.wait_ready(REPORT_TIMEOUT_S, "to finish the previous cell")
@@ -132,12 +131,9 @@ class Master:
         return sorted(self.reports.values(), key=lambda report: report.worker)
 
     def _wait_for(self, answered, what: str) -> None:
-        deadline = time.monotonic() + REPORT_TIMEOUT_S
-        while len(answered) < self.expected:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(answered)} of {self.expected} Locust workers {what} "
-                                   f"within {REPORT_TIMEOUT_S:.0f} s")
-            gevent.sleep(0.01)
+        if not poll_until(lambda: len(answered) >= self.expected, REPORT_TIMEOUT_S, 0.01, gevent.sleep):
+            raise RuntimeError(f"{len(answered)} of {self.expected} Locust workers {what} "
+                               f"within {REPORT_TIMEOUT_S:.0f} s")
 
     def stop(self) -> None:
         self.runner.stop()

@@ -14,6 +14,7 @@ from locust import FastHttpUser, User, constant, constant_pacing, task
 
 from loadtest.drivers import checks, ws_client
 from loadtest.drivers.chat_room import ChatRoom
+from loadtest.polling import poll_until
 from loadtest.scenarios.catalog import Scenario
 
 RECEIVE_TIMEOUT_S = 1.0  # how long a receive may block before the user's loop comes round again
@@ -143,9 +144,8 @@ class ChatUser(WebSocketUser):
         return runner.target_user_classes_count.get(type(self).__name__) or runner.target_user_count
 
     def send_loop(self):
-        deadline = time.monotonic() + self.fill_timeout_s
-        while not self.room.is_full(self.members_wanted()) and time.monotonic() < deadline:
-            gevent.sleep(0.1)
+        # The room fills while this greenlet waits; past the timeout it sends to whoever is there.
+        poll_until(lambda: self.room.is_full(self.members_wanted()), self.fill_timeout_s, 0.1, gevent.sleep)
         while self.room.sending and self.ws is not None:
             message_id = self.room.next_message_id()
             body = {"message": message_id, "sent_at": time.time(), "id": f"sender-{id(self)}"}

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Protocol
 
 from loadtest.measuring.processes import process_tree, tree_cpu_seconds
-from stack.local import RUN
 from stack.supervisor import Supervisor
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -72,8 +71,8 @@ def _run(*command: str) -> str:
     return done.stdout.strip()
 
 
-def supervisor_meter(name: str, run: Path = RUN) -> ProcessTreeMeter:
-    """The process tree of supervisord program `name` in the host run."""
+def supervisor_meter(name: str, run: Path) -> ProcessTreeMeter:
+    """The process tree of supervisord program `name` in the host run whose folder is run."""
     pid = Supervisor(run).program_pid(name)
     return ProcessTreeMeter(pid, f"process tree of supervisord program {name} (pid {pid})")
 
@@ -104,32 +103,32 @@ def container_meter(name: str) -> CgroupMeter:
     return CgroupMeter(cgroup_counter(pid), pid, f"cgroup of container {ids[0][:12]} (service {name})")
 
 
-METERS: dict[str, Callable[[str], CpuMeter]] = {"host": supervisor_meter, "containers": container_meter}
+def server_meter(name: str, target: str, run: Path) -> CpuMeter:
+    """The CPU meter of server `name` where the stack runs as `target` (host, in the run folder run,
+    or containers)."""
+    return supervisor_meter(name, run) if target == "host" else container_meter(name)
 
 
-def server_meter(name: str, target: str) -> CpuMeter:
-    """The CPU meter of server `name` where the stack runs as `target` (host or containers)."""
-    return METERS[target](name)
-
-
-def server_meters(target: str, chosen, notes: list[str]) -> dict[str, CpuMeter | None]:
+def server_meters(target: str, chosen, notes: list[str], run: Path) -> dict[str, CpuMeter | None]:
     """Each chosen server's meter; None, with a note saying why, where it cannot be measured."""
     meters: dict[str, CpuMeter | None] = {}
     for server in chosen:
         try:
-            meters[server.name] = server_meter(server.name, target)
+            meters[server.name] = server_meter(server.name, target, run)
         except (LookupError, OSError, ValueError, RuntimeError) as error:
             meters[server.name] = None
             notes.append(f"no CPU accounting for {server.name}: {error}".strip())
     return meters
 
 
-def stack_measures(target: str, meters: dict[str, CpuMeter | None], root_pid: Callable[[], int]) -> dict:
-    """The host run's whole tree and log folder, when the servers under test are its programs."""
+def stack_measures(target: str, meters: dict[str, CpuMeter | None], root_pid: Callable[[], int],
+                   run: Path) -> dict:
+    """The host run's whole tree and log folder (in its run folder), when the servers under test are
+    its programs."""
     if target != "host" or not any(meters.values()):
         return {}
     try:
         root = root_pid()
     except LookupError:
         return {}
-    return {"stack_meter": ProcessTreeMeter(root, f"supervisord tree (pid {root})"), "log_dir": RUN / "logs"}
+    return {"stack_meter": ProcessTreeMeter(root, f"supervisord tree (pid {root})"), "log_dir": run / "logs"}

@@ -15,8 +15,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from loadtest.reporting.results import Summary  # noqa: E402
+from loadtest.model.results import Summary  # noqa: E402
 
 PANEL_HEIGHT = 0.5  # inches per server row
 
@@ -119,6 +120,40 @@ def capacity_chart(summaries: list[Summary], palette: dict[str, str]):
     ax.set_title("Clients held")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def open_loop_chart(summaries: list[Summary], palette: dict[str, str]):
+    """p50 and p99 against offered load, every server: the curve where each one turns up."""
+    ramps = [s for s in summaries if s.kind == "http_capacity" and s.extra.get("steps")]
+    if not ramps:
+        return None
+    figure, ax = plt.subplots(figsize=(4.0, 3.2))
+    for s in ramps:
+        steps = sorted((step for step in s.extra["steps"] if step["p99_ms"] is not None),
+                       key=lambda step: step["offered_rps"])
+        rates = [step["offered_rps"] for step in steps]
+        colour = palette.get(s.server)
+        ax.plot(rates, [step["p99_ms"] for step in steps], marker="o", markersize=3, color=colour,
+                label=f"{s.server} p99 (held {s.extra.get('sustained_rps', 0):,.0f})")
+        ax.plot(rates, [step["p50_ms"] for step in steps], linestyle="--", color=colour, alpha=0.7)
+    slo = ramps[0].extra.get("slo_ms")
+    if slo:
+        ax.axhline(slo, color="red", linestyle=":", label=f"SLO p99 {slo:.0f} ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        # Plain numbers at 1, 2 and 5 of each decade: over a narrow range a log axis otherwise labels
+        # its minor ticks in overlapping powers of ten.
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("offered requests per second (log)")
+    ax.set_ylabel("ms from the scheduled start (log)")
+    ax.set_title("p99 (solid) and p50 (dashed) against offered load", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6)
     figure.tight_layout()
     return figure
 

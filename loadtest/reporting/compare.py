@@ -20,8 +20,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.model.results import CellResult
 from loadtest.reporting.report import STYLE
-from loadtest.reporting.results import CellResult
+from loadtest.scenarios.catalog import KINDS
 
 # (field, label, higher is better)
 MEASURES = (
@@ -31,7 +32,6 @@ MEASURES = (
     ("p99_ms", "p99 ms", False),
     ("req_per_server_cpu_s", "req / server CPU s", True),
 )
-CAPACITY = (("clients_held", "clients held", True),)  # a capacity cell's one figure
 MACHINE = ("cpu_model", "cpus", "memory")
 BUDGETS = ("target", "pinned", "server_cpus", "loadgen_cpus", "users", "bound_threshold")
 WINDOW = ("warmup_s", "measure_s")
@@ -40,6 +40,8 @@ PROFILE_LOAD = (
     "http_users", "ws_users", "chat_members", "capacity_step", "capacity_max_clients",
     "capacity_broadcasts", "capacity_bound_ms", "capacity_deadline_s",
 )
+# Compared only when both runs ran the open-loop ramp: runs from before it have no such setting.
+OPEN_LOOP_LOAD = ("http_ramp",)
 
 
 class NotComparable(Exception):
@@ -82,6 +84,9 @@ def refusals(a: Run, b: Run) -> list[str]:
     reasons += _differences("scenario setting", a.meta, b.meta, WINDOW)
     reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
                             b.meta.get("profile_settings") or {}, PROFILE_LOAD)
+    if any(runs[0].kind == "http_capacity" for key, runs in a.cells.items() if key in b.cells):
+        reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
+                                b.meta.get("profile_settings") or {}, OPEN_LOOP_LOAD)
     scenarios_a, scenarios_b = a.meta.get("scenarios") or {}, b.meta.get("scenarios") or {}
     for name in sorted(set(scenarios_a) & set(scenarios_b)):
         if scenarios_a[name] != scenarios_b[name]:
@@ -160,13 +165,14 @@ def _spread(values: list[float]) -> float | None:
 
 
 def _read(cell: CellResult, name: str) -> float | None:
-    return cell.extra.get(name) if name == "clients_held" else getattr(cell, name)
+    return getattr(cell, name) if name in {field for field, _, _ in MEASURES} else cell.extra.get(name)
 
 
 def cell_changes(before: list[CellResult], after: list[CellResult]) -> list[Change]:
     sides = (("A", before), ("B", after))
     invalid = " and ".join(side for side, runs in sides if not all(c.valid for c in runs))
-    measures = CAPACITY if before[0].kind == "ws_capacity" else MEASURES
+    kind = KINDS[before[0].kind]
+    measures = ((kind.figure, kind.figure_label, True),) if kind.figure else MEASURES  # a ramp's one figure
     found = []
     for name, label, higher in measures:
         a = [v for v in (_read(c, name) for c in before) if v is not None]
@@ -208,7 +214,7 @@ def compare(a: Run, b: Run) -> Comparison:
             hint = ("\nThe quick profile sizes the measured window to the plan: bench both runs with the "
                     "same SERVERS, SCENARIOS and RUNS, or the same `python -m loadtest.bench --measure S`.")
         raise NotComparable("the runs are not comparable:\n  " + "\n  ".join(reasons) + hint)
-    rated = [key for key in a.cells if key in b.cells and a.cells[key][0].kind != "ws_handshake"]
+    rated = [key for key in a.cells if key in b.cells and KINDS[a.cells[key][0].kind].rated]
     return Comparison(a, b, changes(a, b), {key: cell_changes(a.cells[key], b.cells[key]) for key in rated})
 
 

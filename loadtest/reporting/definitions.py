@@ -38,6 +38,10 @@ METRICS = [
      "than both cells' spread is noise."),
     ("clients held", "capacity cells: the most members one chat room held while a broadcast reached "
      "the last of them within the bound (p95), with the load client's own ceiling measured beside it."),
+    ("sustained rps", "`http_capacity` cells: the highest offered rate a server held on a fixed "
+     "schedule (open loop: each request timed from its scheduled start) with p99 within the SLO, no "
+     "error and nothing left behind the schedule; beside it the generator's own ceiling against a "
+     "server with no Django. A rate at that ceiling reads \"at least\" and is not a result."),
     ("bold on a tint", "in every table of a report, the best valid value of a column; an invalid row is "
      "greyed."),
 ]

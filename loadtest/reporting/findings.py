@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
+from loadtest.model.results import Summary
 from loadtest.reporting.lineup import Lineup
-from loadtest.reporting.results import Summary
 from loadtest.scenarios.catalog import SCENARIOS
 
 WRK_FLOOR_RATIO = 1.25  # wrk / Locust above this: Locust, not the server, set the plaintext rate
@@ -31,15 +31,23 @@ class Metric:
 
 METRICS = {
     "sync": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False),
+    "async": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False),
     "waiting": Metric("requests per second at equal users", "rps", lambda s: s.rps, False),
     "websocket": Metric("round trips or deliveries per server CPU second", "req/CPU s",
                         lambda s: s.req_per_server_cpu_s, True),
     "capacity": Metric("clients held in one room", "clients", lambda s: s.extra.get("clients_held"), True),
+    "rate": Metric("highest rate held within the p99 SLO, open loop", "rps at SLO",
+                   lambda s: s.extra.get("sustained_rps"), False),
 }
 
 
 def family_of(scenario: str) -> str:
     return next((s.family for s in SCENARIOS if s.name == scenario), "check")
+
+
+def compared_with(scenario: str) -> str:
+    """The scenario whose baseline figure this one's ratios are taken to (an async view's sync twin)."""
+    return next((s.compared_with for s in SCENARIOS if s.name == scenario), scenario)
 
 
 class Cells:
@@ -68,9 +76,15 @@ class Cells:
     def baseline(self, scenario: str) -> str | None:
         return self.lineup.baseline_for(METRICS[family_of(scenario)].websocket)
 
+    def baseline_label(self, scenario: str) -> str | None:
+        """Whose figure the ratios divide by: the baseline server's, in the sync twin where there is one."""
+        base, twin = self.baseline(scenario), compared_with(scenario)
+        return base if twin == scenario or base is None else f"{base} {twin}"
+
     def ratio(self, scenario: str, server: str) -> float | None:
         base = self.baseline(scenario)
-        mine, theirs = self.value(scenario, server), self.value(scenario, base) if base else None
+        mine = self.value(scenario, server)
+        theirs = self.value(compared_with(scenario), base) if base else None
         if mine is None or not theirs:
             return None
         return mine / theirs
@@ -136,7 +150,7 @@ def story(title: str, family: str | None, cells: Cells, *sentences: str | None) 
     names = [name for name in cells.in_family(family) if cells.baseline(name)] if family else []
     if names:
         over = f"geometric mean of {_join(names)}" if len(names) > 1 else names[0]
-        head += f" ({METRICS[family].name} ÷ {cells.baseline(names[0])}'s, {over})"
+        head += f" ({METRICS[family].name} ÷ {cells.baseline_label(names[0])}'s, {over})"
     return f"{head}: " + ". ".join([present[0], *(capitalized(s) for s in present[1:])]) + "."
 
 
@@ -257,6 +271,31 @@ def capacity_story(cells: Cells) -> str:
     )
 
 
+def rate_story(cells: Cells) -> str | None:
+    """The open-loop ramp: who held the highest rate within the SLO, and the generator's margin."""
+    names = cells.in_family("rate")
+    if not names:
+        return None
+    parts = [ranking(cells, "rate")]
+    held = {s: cells.value(names[0], s) for s in cells.lineup.names}
+    held = {s: v for s, v in held.items() if v is not None}
+    first = next((cell for s in cells.lineup.names if (cell := cells.get(names[0], s)) is not None), None)
+    if held and first is not None:
+        top = max(held, key=held.__getitem__)
+        slo = first.extra.get("slo_ms")
+        line = f"**{top}** held {_fmt(held[top])} rps with p99 within {_fmt(slo)} ms"
+        ceiling = first.extra.get("generator_ceiling_rps")
+        if ceiling and held[top]:
+            line += (f"; the load generator held {_fmt(ceiling)} rps against a server with no Django "
+                     f"({times(ceiling / held[top])} that)")
+        parts.append(line)
+    at_least = [s for s in cells.lineup.names
+                if (cell := cells.get(names[0], s)) is not None and cell.loadgen_bound]
+    if at_least:
+        parts.append(f"the load generator was the limit for {_join(at_least)}: a lower bound, not a result")
+    return story("Rate at a latency SLO", "rate", cells, *parts)
+
+
 def invalid_line(cells: Cells, errors: dict[tuple[str, str], str]) -> str:
     """errors: the first error of a failed cell's runs, by (scenario, server)."""
 
@@ -311,16 +350,157 @@ def noise_line(cells: Cells) -> str:
 
 
 @dataclass(frozen=True)
+class AsyncCost:
+    """One ASGI server's figure on a sync view and on its async twin: what the thread hops cost."""
+
+    server: str
+    sync_scenario: str
+    async_scenario: str
+    sync_req_per_cpu_s: float | None
+    async_req_per_cpu_s: float | None
+    # The async view's figure over the WSGI baseline server's on the sync view (the issue's target).
+    async_vs_baseline_sync: float | None
+
+    @property
+    def async_over_sync(self) -> float | None:
+        if not self.sync_req_per_cpu_s or self.async_req_per_cpu_s is None:
+            return None
+        return self.async_req_per_cpu_s / self.sync_req_per_cpu_s
+
+
+def async_costs(cells: Cells) -> list[AsyncCost]:
+    """Every ASGI server's sync and async figures side by side, per async scenario in the run."""
+    found = []
+    for name in cells.in_family("async"):
+        twin = compared_with(name)
+        for contender in cells.lineup.contenders:
+            if contender.protocol != "asgi" or cells.get(name, contender.name) is None:
+                continue
+            found.append(AsyncCost(contender.name, twin, name, cells.value(twin, contender.name),
+                                   cells.value(name, contender.name), cells.ratio(name, contender.name)))
+    return found
+
+
+def async_story(cells: Cells, costs: list[AsyncCost]) -> str | None:
+    if not costs:
+        return None
+    sides = []
+    for cost in costs:
+        change = f" ({times(cost.async_over_sync)})" if cost.async_over_sync else ""
+        sides.append(f"{cost.server} {cost.sync_scenario} {_fmt(cost.sync_req_per_cpu_s)} → "
+                     f"{cost.async_scenario} {_fmt(cost.async_req_per_cpu_s)}{change}")
+    parts = ["sync view → async view, requests per server CPU second: " + "; ".join(sides)]
+    ranked = [c for c in costs if c.async_vs_baseline_sync is not None]
+    if ranked:
+        best = max(ranked, key=lambda c: c.async_vs_baseline_sync)
+        parts.append(f"best: **{best.server} {times(best.async_vs_baseline_sync)}** "
+                     f"{cells.baseline_label(best.async_scenario)} on {best.async_scenario}")
+    return story("Async views", "async", cells, *parts)
+
+
+# What each workload is judged by: the families whose figures it depends on. Mixed is a site that
+# serves sync views, waits and WebSockets from one server, so only a server with all three qualifies.
+WORKLOADS = {
+    "sync-heavy": ("sync",),
+    "waiting": ("waiting",),
+    "WebSockets": ("websocket",),
+    "mixed": ("sync", "waiting", "websocket"),
+}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which server to pick for one workload, by how much, and whether that is more than the noise."""
+
+    workload: str
+    server: str
+    figure: float  # its ratio to the baseline (geometric mean over the workload's families)
+    runner_up: str | None
+    margin: float | None  # server's figure / the runner-up's
+    noise_pct: float | None  # the widest rps spread (max - min) / median of either's cells; None: one run
+    beyond_noise: bool | None  # None when there is no spread to judge by
+    families: tuple[str, ...]
+
+    def sentence(self) -> str:
+        head = f"**{self.workload}: {self.server}**"
+        if self.runner_up is None:
+            return f"{head} (the only server measured for it)"
+        margin = f"{times(self.margin)} {self.runner_up}"
+        if self.beyond_noise is None:
+            judged = "one run per cell: no spread to judge the margin by"
+        else:
+            where = "beyond" if self.beyond_noise else "within"
+            judged = (f"{where} the noise: {(self.margin - 1) * 100:.0f} % against a spread of "
+                      f"{self.noise_pct:.0f} %")
+        return f"{head}, {margin} ({judged})"
+
+    def as_dict(self) -> dict:
+        return {"workload": self.workload, "server": self.server, "figure": self.figure,
+                "runner_up": self.runner_up, "margin": self.margin, "noise_pct": self.noise_pct,
+                "beyond_noise": self.beyond_noise, "families": list(self.families)}
+
+
+def _noise_pct(cells: Cells, families: tuple[str, ...], servers: tuple[str, ...]) -> float | None:
+    cells_of = [cells.get(name, server) for family in families for name in cells.in_family(family)
+                for server in servers]
+    spreads = [c.spread_pct for c in cells_of if c is not None and c.runs > 1 and c.spread_pct is not None]
+    return max(spreads) if spreads else None
+
+
+def recommend(cells: Cells) -> list[Recommendation]:
+    """Per workload, the server with the best figure, from the run's own numbers."""
+    found = []
+    for workload, families in WORKLOADS.items():
+        figures = {}
+        for server in cells.lineup.names:
+            ratios = [cells.family_ratio(family, server) for family in families]
+            if all(ratios):
+                figures[server] = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        if not figures:
+            continue
+        ranked = sorted(figures.items(), key=lambda pair: -pair[1])
+        (server, figure), runner = ranked[0], ranked[1] if len(ranked) > 1 else None
+        margin = figure / runner[1] if runner else None
+        noise = _noise_pct(cells, families, (server, runner[0])) if runner else None
+        beyond = None if noise is None or margin is None else (margin - 1) * 100 > noise
+        found.append(Recommendation(workload, server, figure, runner[0] if runner else None, margin, noise,
+                                    beyond, families))
+    return found
+
+
+def pick_lines(picks: list[Recommendation]) -> list[str]:
+    """One line per workload: the findings end with these."""
+    return [p.sentence() + "." for p in picks]
+
+
+@dataclass(frozen=True)
 class Findings:
     """The summary: what the run says (one line per family), and how far to trust it."""
 
     stories: list[str]
     trust: list[str]
+    picks: list[str] = field(default_factory=list)  # which server to pick per workload: the last word
+    async_costs: list[AsyncCost] = field(default_factory=list)
+    recommendations: list[Recommendation] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """What the docs render (findings.json beside the report)."""
+        return {
+            "stories": self.stories,
+            "trust": self.trust,
+            "picks": self.picks,
+            "async_costs": [{**asdict(c), "async_over_sync": c.async_over_sync} for c in self.async_costs],
+            "recommendations": [r.as_dict() for r in self.recommendations],
+        }
 
 
 def findings(summaries: list[Summary], lineup: Lineup, errors: dict[tuple[str, str], str]) -> Findings:
     """Sentences, most important first; Markdown emphasis (** and `) only."""
     cells = Cells(summaries, lineup)
-    stories = [sync_story(cells), waiting_story(cells), websocket_story(cells), capacity_story(cells)]
+    costs, picks = async_costs(cells), recommend(cells)
+    stories = [sync_story(cells), async_story(cells, costs), waiting_story(cells), rate_story(cells),
+               websocket_story(cells), capacity_story(cells)]
     trust = [invalid_line(cells, errors), wrk_line(cells), noise_line(cells)]
-    return Findings([line for line in stories if line], [line for line in trust if line])
+    return Findings([line for line in stories if line], [line for line in trust if line],
+                    pick_lines(picks), costs, picks)
+

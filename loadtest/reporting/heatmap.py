@@ -30,7 +30,7 @@ def columns(cells: Cells) -> list[str]:
 
 
 def column_title(cells: Cells, name: str) -> str:
-    return f"{name}\n{METRICS[family_of(name)].unit}\n÷ {cells.baseline(name)}"
+    return f"{name}\n{METRICS[family_of(name)].unit}\n÷ {cells.baseline_label(name)}"
 
 
 def heatmap(cells: Cells):

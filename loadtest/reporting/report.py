@@ -17,24 +17,37 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import charts, definitions, heatmap, lineup
 from loadtest.reporting.findings import Cells, Findings, family_of, findings
-from loadtest.reporting.results import CellResult, summarize_runs
-from loadtest.reporting.tables import Table, ceiling_sentence, section_tables
-from loadtest.scenarios.catalog import FAMILIES, SCENARIOS
+from loadtest.reporting.tables import Table, ceiling_sentence, http_ceiling_sentence, section_tables
+from loadtest.scenarios.catalog import FAMILIES, KINDS, SCENARIOS
 
 TITLE = "Server benchmark"
 NAV_FAMILIES = {"sync": "sync work", "waiting": "waiting", "websocket": "WebSockets", "capacity": "capacity",
-                "check": "checks"}
+                "rate": "rate at an SLO", "check": "checks"}
 READING_NOTES = definitions.reading_notes()
 HEATMAP_NOTE = (
     "Each cell is the server's figure in that scenario as a ratio to the baseline's (named under the "
     "scenario): requests per server CPU second for sync work and WebSockets, requests per second at "
     "equal users for waiting (a waiting server is idle, so CPU per request would reward the slowest), "
-    "clients held for capacity. Green: better than the baseline, pink: worse. Hatched: invalid, not a "
+    "clients held for capacity, the highest rate held within the p99 SLO for the open-loop ramp. "
+    "Green: better than the baseline, pink: worse. Hatched: invalid, not a "
     "result (where the baseline's own cell is, its column has no ratios). A dash: not measured (WSGI "
     "servers cannot serve WebSockets). Rows are grouped and "
     "coloured by protocol."
+)
+
+
+# A ramp's chart, by the figure it reports: (the chart's name after the scenario's, how to draw it).
+RAMP_CHARTS = {
+    "clients_held": ("clients_held", charts.capacity_chart),
+    "sustained_rps": ("latency_by_load", charts.open_loop_chart),
+}
+PICK_NOTE = (
+    "From this run's numbers: each workload by its families' figures above (mixed: one server for sync "
+    "views, waits and WebSockets, so an ASGI server), the margin over the runner-up, and whether it is "
+    "wider than the widest spread (max - min over runs) of either's cells."
 )
 
 
@@ -82,6 +95,7 @@ def _meta_lines(results: dict) -> list[str]:
         _budget_line(meta),
         f"load generator bound when a thread wants over {meta['bound_threshold'] * 100:.0f} % of a core",
         ceiling_sentence(meta.get("client_ceiling")),
+        http_ceiling_sentence(meta.get("http_ceiling")),
         f"machine: {env['cpu_model']}, {env['cpus']} CPUs, {env['memory']}, {env['os']}, "
         f"kernel {env['kernel']}, Python {env['python']}",
         "versions: "
@@ -147,6 +161,8 @@ def render_markdown(results: dict, cells: Cells, found: Findings, sections: list
     if heat:
         parts += ["", "![heat map](charts/heatmap.png)", "", HEATMAP_NOTE]
     parts += ["", "### How far to trust it", ""] + [f"- {line}" for line in found.trust]
+    if found.picks:
+        parts += ["", "### Which server to pick", "", PICK_NOTE, ""] + [f"- {line}" for line in found.picks]
     parts += ["", "## How to read", ""] + [f"- {note}" for note in READING_NOTES] + [""]
     for family, members in families_in(sections):
         parts += [f"## {FAMILIES[family].capitalize()}", ""]
@@ -255,7 +271,12 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
             f"<figcaption>{html.escape(HEATMAP_NOTE)}</figcaption></figure>"
         )
     body.append("<div id=trust><h3>How far to trust it</h3><ul class=findings>")
-    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div></section>")
+    body.append("".join(f"<li>{inline(line)}</li>" for line in found.trust) + "</ul></div>")
+    if found.picks:
+        body.append(f"<div id=picks><h3>Which server to pick</h3><p class=note>{html.escape(PICK_NOTE)}</p>"
+                    "<ul class=findings>" + "".join(f"<li>{inline(line)}</li>" for line in found.picks)
+                    + "</ul></div>")
+    body.append("</section>")
     body.append("<section id=reading><h2>How to read</h2><ul>")
     body.append("".join(f"<li>{inline(note)}</li>" for note in READING_NOTES) + "</ul></section>")
     for family, members in families:
@@ -291,19 +312,21 @@ def render_html(results: dict, cells: Cells, found: Findings, sections: list[Sec
 
 
 def build_sections(summaries, cells: Cells, samples: dict, directory: Path,
-                   ceiling: dict | None = None) -> list[Section]:
+                   ceiling: dict | None = None, http_ceiling: dict | None = None) -> list[Section]:
     """Every scenario's section, its charts drawn and saved as PNG beside the report."""
     colours = cells.lineup.colours()
     descriptions = {s.name: s.description for s in SCENARIOS}
     sections = []
-    for name, tables in section_tables(summaries, cells.lineup.names, ceiling).items():
+    for name, tables in section_tables(summaries, cells.lineup.names, ceiling, http_ceiling).items():
         section = Section(name, descriptions.get(name, ""), tables=tables)
         rows = [cells.get(name, server) for server in cells.lineup.names]
         rows = [row for row in rows if row is not None]
         figures = {}
-        if rows and rows[0].kind == "ws_capacity":
-            figures[f"{name}_clients_held"] = charts.capacity_chart(rows, colours)
-        elif rows and rows[0].kind != "ws_handshake":
+        kind = KINDS[rows[0].kind] if rows else None
+        if kind is not None and kind.figure:
+            suffix, draw = RAMP_CHARTS[kind.figure]
+            figures[f"{name}_{suffix}"] = draw(rows, colours)
+        elif kind is not None and kind.rated:
             figures[name] = charts.scenario_chart(rows, colours)
         if samples.get(name):
             figures[f"{name}_distribution"] = charts.distribution_chart(name, samples[name], colours)
@@ -330,9 +353,11 @@ def write(directory: Path) -> None:
     figure = heatmap.heatmap(cells)
     heat_svg = charts.save(figure, "heatmap", directory / "charts") if figure is not None else None
     ceiling = results["meta"].get("client_ceiling")
-    sections = build_sections(summaries, cells, samples, directory / "charts", ceiling)
+    sections = build_sections(summaries, cells, samples, directory / "charts", ceiling,
+                              results["meta"].get("http_ceiling"))
     markdown = render_markdown(results, cells, found, sections, heat_svg is not None)
     (directory / "report.md").write_text(markdown)
+    (directory / "findings.json").write_text(json.dumps(found.as_dict(), indent=2))
     (directory / "report.html").write_text(render_html(results, cells, found, sections, heat_svg))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,9 +11,7 @@ matplotlib.use("Agg")  # files only; no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
 
 from loadtest.measuring.trend import memory_slope  # noqa: E402
-
-if TYPE_CHECKING:
-    from loadtest.reporting.soak_report import ServerSoak
+from loadtest.model.soak import ServerSoak  # noqa: E402
 
 
 def draw_chart(path: Path, servers: list[ServerSoak], settle_s: float) -> bool:

@@ -8,32 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from loadtest.measuring.memory import Sample
 from loadtest.measuring.percentiles import summarize
-from loadtest.measuring.recorder import Recorder
 from loadtest.measuring.trend import memory_slope, verdict
+from loadtest.model.soak import ServerSoak
 from loadtest.reporting.soak_chart import draw_chart
-
-
-@dataclass
-class ServerSoak:
-    name: str
-    protocol: str
-    port: int
-    samples: list[Sample] = field(default_factory=list)
-    pids_seen: set[int] = field(default_factory=set)
-    replaced: int = 0  # processes of the tree that went away during the soak
-    recorder: Recorder = field(default_factory=lambda: Recorder(samples=20_000))
-    error: str | None = None
-
-    def record_pids(self, pids: list[int]) -> None:
-        current = set(pids)
-        if self.pids_seen:
-            self.replaced += len(self.pids_seen - current)
-        self.pids_seen = current
 
 
 def summarize_server(server: ServerSoak, settle_s: float, threshold: float) -> dict:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from loadtest.reporting.results import Summary
-from loadtest.scenarios.catalog import SCENARIOS
-
-SPECIAL_KINDS = {"ws_capacity", "ws_handshake"}  # their numbers are not rates; own tables
+from loadtest.model.results import Summary
+from loadtest.scenarios.catalog import KINDS, SCENARIOS
 
 
 @dataclass
@@ -216,6 +214,74 @@ def capacity_steps_table(summaries: list[Summary]) -> Table | None:
     return Table("Capacity ramps, step by step", headers, rows, note)
 
 
+def http_ceiling_sentence(ceiling: dict | None) -> str:
+    """The open-loop client's own ceiling as the report states it."""
+    if not ceiling:
+        return ("open-loop HTTP client's own ceiling: not measured in this run (it is measured with every "
+                "http_capacity ramp)")
+    if "error" in ceiling:
+        return f"open-loop HTTP client's own ceiling: could not be measured ({ceiling['error']})"
+    held = f"{ceiling['sustained_rps']:,.0f} rps"
+    if ceiling["at_maximum"]:
+        held = f"at least {held} (the ramp's maximum)"
+    return (f"open-loop HTTP client's own ceiling on this machine: {held} at p99 <= "
+            f"{ceiling['slo_ms']:.0f} ms, "
+            f"against an HTTP server with no Django on CPUs {ceiling['server_cpus']} "
+            f"({ceiling['stopped_because']})")
+
+
+def http_capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Table | None:
+    rows = [
+        [
+            s.server,
+            s.extra.get("held") or fmt(s.extra.get("sustained_rps")),
+            fmt(s.p50_ms, 1),
+            fmt(s.p99_ms, 1),
+            s.extra.get("stopped_because", ""),
+            validity(s),
+        ]
+        for s in summaries
+        if s.kind == "http_capacity"
+    ]
+    if not rows:
+        return None
+    slo = next(s.extra.get("slo_ms") for s in summaries if s.kind == "http_capacity")
+    headers = ["server", "sustained rps", "p50 ms there", "p99 ms there", "ramp stopped because", "valid"]
+    note = (f"The highest offered rate whose p99 stayed within {fmt(slo)} ms with no error and nothing left "
+            "unanswered, requests on a fixed schedule and timed from it (open loop). "
+            f"The {http_ceiling_sentence(ceiling)}.")
+    return Table("Sustained rate at the latency SLO", headers, rows, note)
+
+
+def http_steps_table(summaries: list[Summary]) -> Table | None:
+    """Every step of every open-loop ramp, in the order offered."""
+    rows = [
+        [
+            s.server,
+            fmt(step["offered_rps"]),
+            fmt(step["p50_ms"], 1),
+            fmt(step["p99_ms"], 1),
+            fmt(step["max_ms"], 1),
+            fmt(step["errors"]),
+            fmt(step["late"]),
+            fmt(step["connections"]),
+            fmt(step.get("loadgen_demand_pct")),
+            {True: "NO: load generator bound", None: "unknown"}.get(step.get("loadgen_bound"), "yes"),
+        ]
+        for s in summaries
+        if s.kind == "http_capacity"
+        for step in s.extra.get("steps", [])
+    ]
+    if not rows:
+        return None
+    headers = ["server", "offered rps", "p50 ms", "p99 ms", "max ms", "errors", "unanswered", "connections",
+               "client demand %", "client kept up"]
+    note = ("Latency from each request's scheduled start. Unanswered: still out when the step's drain "
+            "ended (the server fell behind the schedule). After the first step not held, the ramp halves "
+            "the gap between the last rate held and it.")
+    return Table("Open-loop ramps, step by step", headers, rows, note)
+
+
 def handshake_table(summaries: list[Summary]) -> Table | None:
     rows = []
     for s in summaries:
@@ -228,12 +294,13 @@ def handshake_table(summaries: list[Summary]) -> Table | None:
 
 
 def section_tables(summaries: list[Summary], order: list[str] | None = None,
-                   ceiling: dict | None = None) -> dict[str, list[Table]]:
+                   ceiling: dict | None = None, http_ceiling: dict | None = None) -> dict[str, list[Table]]:
     """Each scenario's tables, in scenario order: its own, and the check that reads it."""
     sections = {
         name: [scenario_table(name, summaries, order)]
         for name in scenario_order(summaries)
-        if next(s.kind for s in summaries if s.scenario == name) not in SPECIAL_KINDS
+        # A ramp's figure and a check's answers are not rates: their own tables only.
+        if (kind := KINDS[next(s.kind for s in summaries if s.scenario == name)]).rated and not kind.figure
     }
     extras = [
         ("plaintext_wrk", wrk_table(summaries)),
@@ -241,6 +308,8 @@ def section_tables(summaries: list[Summary], order: list[str] | None = None,
         ("ws_capacity", capacity_table(summaries, ceiling)),
         ("ws_capacity", capacity_steps_table(summaries)),
         ("ws_handshake", handshake_table(summaries)),
+        ("http_capacity", http_capacity_table(summaries, http_ceiling)),
+        ("http_capacity", http_steps_table(summaries)),
     ]
     for name, table in extras:
         if table is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from loadtest.drivers import capacity, chat_fanout, wrk
+from loadtest.drivers import capacity, chat_fanout, http_ramp, wrk
 from loadtest.drivers.users import user_class
 from loadtest.drivers.ws_client import to_ws_url
 from loadtest.measuring.demand import Usage, UsageMeter, combined, is_loadgen_bound
@@ -25,10 +25,8 @@ from loadtest.measuring.percentiles import summarize
 from loadtest.measuring.recorder import Recorder
 from loadtest.measuring.server_cpu import CpuMeter
 from loadtest.measuring.window import Window
-from loadtest.reporting.results import CellResult, per_cpu_second
+from loadtest.model.results import CellResult, per_cpu_second
 from loadtest.scenarios.profiles import Cell, Profile
-
-WS_KINDS = {"ws_echo", "ws_chat", "ws_capacity", "ws_handshake"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,8 @@ class Settings:
     # too), read around the window as stack_cpu_s; None when it cannot be measured (containers).
     stack_meter: CpuMeter | None = None
     log_dir: Path | None = None  # host run logs: <server>.log and nginx.log bytes per request
+    # The open-loop client's own ceiling (running/ceiling.py), measured before the http_capacity cells.
+    http_ceiling_rps: float | None = None
 
 
 def _rounded(value: float | None, digits: int = 3) -> float | None:
@@ -51,11 +51,7 @@ def _rounded(value: float | None, digits: int = 3) -> float | None:
 
 def users_for(cell: Cell, profile: Profile) -> int:
     scenario = cell.scenario
-    if scenario.users is not None:
-        return scenario.users
-    if scenario.kind == "ws_chat":
-        return profile.chat_members
-    return profile.ws_users if scenario.kind in WS_KINDS else profile.http_users
+    return scenario.users if scenario.users is not None else getattr(profile, scenario.kind_of.users)
 
 
 class Measurement:
@@ -269,7 +265,47 @@ def run_fanout_cell(
     ), done["samples"]
 
 
-RUNNERS = {"wrk": run_wrk_cell, "ws_capacity": run_capacity_cell, "ws_chat": run_fanout_cell}
+def run_http_capacity_cell(
+    cell: Cell, base_url: str, settings: Settings, meter: CpuMeter | None, progress
+) -> tuple[CellResult, list[float]]:
+    """The open-loop ramp (drivers/openloop.py) through nginx: the highest rate held within the SLO.
+
+    Not a result when the client was saturated in the step that ended the ramp, or when the rate
+    held reaches the client's own ceiling: then the figure reads "at least"."""
+    ramp, slo_ms = settings.profile.http_ramp, cell.scenario.params["slo_ms"]
+    command = http_ramp.client_command(base_url + cell.scenario.path, ramp, slo_ms, settings.bound_threshold,
+                                       cell.server)
+    with Measurement(cell, settings, meter) as measurement:
+        steps, done, usage = http_ramp.run_client(
+            command, settings.csv_dir / f"{cell.key}_openloop.log",
+            lambda step: progress.show(f"{step.offered_rps:,.0f} rps p99 {step.p99_ms or 0:.0f} ms"),
+            ramp.deadline_s,
+        )
+        measurement.close(usage)
+    found = http_ramp.verdict(steps, slo_ms, settings.http_ceiling_rps)
+    unknown = any(s.loadgen_bound is None for s in steps)
+    there = next((s for s in steps if s.offered_rps == found.sustained_rps), None)
+    return measurement.result(
+        max((s.connections for s in steps), default=0),
+        requests=sum(s.ok for s in steps),
+        p50_ms=there.p50_ms if there else None,
+        p99_ms=there.p99_ms if there else None,
+        failures=sum(s.errors + s.late for s in steps),
+        failure_kinds=dict(sum((Counter(s.error_kinds) for s in steps), Counter()).most_common(5)),
+        loadgen_bound=True if found.generator_limited else (None if unknown else False),
+        extra={
+            "sustained_rps": found.sustained_rps,
+            "generator_ceiling_rps": settings.http_ceiling_rps,
+            "held": found.text,
+            "slo_ms": slo_ms,
+            "stopped_because": done["stopped_because"],
+            "steps": [s.as_dict() for s in steps],
+        },
+    ), []
+
+
+RUNNERS = {"wrk": run_wrk_cell, "ws_capacity": run_capacity_cell, "ws_chat": run_fanout_cell,
+           "http_capacity": run_http_capacity_cell}
 
 
 def run_cell(

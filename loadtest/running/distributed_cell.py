@@ -9,7 +9,7 @@ from collections import Counter
 from loadtest.drivers.distributed import Master
 from loadtest.measuring.percentiles import summarize
 from loadtest.measuring.server_cpu import CpuMeter
-from loadtest.reporting.results import CellResult
+from loadtest.model.results import CellResult
 from loadtest.running.cells import Measurement, Settings, users_for, write_locust_csvs
 from loadtest.scenarios.profiles import Cell
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import gevent
 
-from loadtest.reporting.results import CellResult
+from loadtest.model.results import CellResult
+from loadtest.polling import poll_until
 
 TICK_S = 0.5
 LOG_EVERY_S = 5.0
@@ -45,10 +46,11 @@ class Progress:
 
     def wait(self, seconds: float, phase: str, rate: Callable[[], float | None] = lambda: None) -> None:
         """Sleep (cooperatively: the users keep running) while refreshing the line."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            gevent.sleep(min(TICK_S, left))
+        def tick(seconds: float) -> None:
+            gevent.sleep(seconds)
             self.show(phase, rate())
+
+        poll_until(lambda: False, seconds, TICK_S, tick)
 
     def done(self, summary: str) -> None:
         if self.live:
@@ -65,7 +67,9 @@ def cell_summary(result: CellResult) -> str:
         return "–" if value is None else f"{value:.1f}"
 
     parts = []
-    if "clients_held" in result.extra:
+    if "sustained_rps" in result.extra:
+        parts.append(f"sustained rps {result.extra['held']}")
+    elif "clients_held" in result.extra:
         parts.append(f"held {result.extra['clients_held']} clients")
     elif "answers" in result.extra:
         parts.append("; ".join(f"{answer} × {count}" for answer, count in result.extra["answers"].items()))

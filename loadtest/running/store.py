@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.scenarios.catalog import DISTRIBUTION_SCENARIOS
 
 SAMPLES_KEPT = 2000  # per scenario x server in samples.json, for the distribution chart

@@ -7,6 +7,7 @@ module imports no Locust so that it can be read without gevent's monkey-patching
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -15,35 +16,55 @@ BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
 WSGI = frozenset({"wsgi"})
 
-# A scenario's kind picks its runner in loadtest.running.cells.
-KINDS = frozenset({
-    "http",  # FastHttpUser GETs the path in a closed loop
-    "sse",  # FastHttpUser reads a whole event stream and checks the event count
-    "wrk",  # wrk drives the path, as a check that Locust is not what limits the rate
-    "ws_echo",  # WebSocket round trips on /ws/echo/
-    "ws_chat",  # chat room fan-out: one sender, every member measures delivery latency
-    "ws_capacity",  # clients added to a room until handshakes fail or broadcast p95 passes a bound
-    "ws_handshake",  # WebSocket handshake against a WSGI server, recording how it refuses
-})
-
-
 # The report's summary tells one story per family, each measured by what matters for it.
 FAMILIES = {
     "sync": "sync work",
+    "async": "async views",
     "waiting": "waiting",
     "websocket": "WebSockets",
     "capacity": "capacity",
+    "rate": "rate at a latency SLO",
     "check": "checks of the bench itself",
 }
-KIND_FAMILIES = {
-    "http": "sync",
-    "sse": "waiting",
-    "wrk": "check",
-    "ws_echo": "websocket",
-    "ws_chat": "websocket",
-    "ws_capacity": "capacity",
-    "ws_handshake": "check",
-}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a scenario's kind means to every part of the harness, stated once: running/cells.py
+    picks its runner by name, and the rest reads these."""
+
+    name: str
+    family: str  # its scenarios' story in the summary, unless a scenario says otherwise
+    users: str  # which of the profile's user counts it gets: http_users, ws_users or chat_members
+    # A ramp reports one figure (extra[figure]) and has its own tables and chart instead of a rate's;
+    # its length is its profile's deadline (ramp_deadline reads it), not the measured window.
+    figure: str | None = None
+    figure_label: str = ""
+    ramp_deadline: Callable[[Any], float] | None = None
+    rated: bool = True  # its numbers are measurements (not a check's record of answers)
+    distributable: bool = False  # can run on Locust workers (no state shared in this process)
+
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+    # FastHttpUser GETs the path in a closed loop
+    Kind("http", "sync", "http_users", distributable=True),
+    # FastHttpUser reads a whole event stream and checks the event count
+    Kind("sse", "waiting", "http_users", distributable=True),
+    # wrk drives the path, as a check that Locust is not what limits the rate
+    Kind("wrk", "check", "http_users"),
+    # WebSocket round trips on /ws/echo/
+    Kind("ws_echo", "websocket", "ws_users"),
+    # chat room fan-out: one sender, every member measures delivery latency
+    Kind("ws_chat", "websocket", "chat_members"),
+    # clients added to a room until handshakes fail or broadcast p95 passes a bound
+    Kind("ws_capacity", "capacity", "ws_users", figure="clients_held", figure_label="clients held",
+         ramp_deadline=lambda profile: profile.capacity_deadline_s),
+    # WebSocket handshake against a WSGI server, recording how it refuses
+    Kind("ws_handshake", "check", "ws_users", rated=False),
+    # open loop: requests on a fixed schedule, rates up until the p99 SLO is missed
+    Kind("http_capacity", "rate", "http_users", figure="sustained_rps", figure_label="sustained rps",
+         ramp_deadline=lambda profile: profile.http_ramp.deadline_s),
+)}
 
 
 @dataclass(frozen=True)
@@ -59,19 +80,28 @@ class Scenario:
     params: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Which story of the report's summary it tells: one of FAMILIES; the kind's, unless set.
     family: str = ""
+    # The scenario whose baseline figure this one's ratios are taken to (an async view against its
+    # sync twin on the WSGI baseline); its own, unless set.
+    compared_with: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"scenario {self.name}: unknown kind {self.kind!r}")
         if not self.family:
-            object.__setattr__(self, "family", KIND_FAMILIES[self.kind])
+            object.__setattr__(self, "family", KINDS[self.kind].family)
         if self.family not in FAMILIES:
             raise ValueError(f"scenario {self.name}: unknown family {self.family!r}")
+        if not self.compared_with:
+            object.__setattr__(self, "compared_with", self.name)
 
     def settings(self) -> dict[str, Any]:
         """What a run's numbers depend on besides the server: two runs compare only if these match."""
         return {"kind": self.kind, "path": self.path, "users": self.users, "duration_s": self.duration_s,
                 "params": dict(self.params)}
+
+    @property
+    def kind_of(self) -> Kind:
+        return KINDS[self.kind]
 
     def applies_to(self, protocol: str) -> bool:
         return protocol in self.protocols
@@ -83,10 +113,18 @@ def _params(**values: Any) -> MappingProxyType[str, Any]:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("plaintext", "http", "/plaintext", BOTH, True, "fixed text: the server's own overhead"),
+    # The same answers from async views: on an ASGI server they skip Django's thread hops, the
+    # server at its best. ASGI only: a WSGI server runs an async view in an event loop of its own
+    # per request, which tells nothing about the server. Full profile only: six more cells take the
+    # quick plan of eleven servers past its 300 s (test_profiles).
+    Scenario("plaintext_async", "http", "/plaintext/async", ASGI, False, "fixed text from an async view",
+             family="async", compared_with="plaintext"),
     Scenario("plaintext_wrk", "wrk", "/plaintext", BOTH, True, "plaintext driven by wrk, same connections"),
     # Full profile only: with ten and more servers the quick one cannot afford a cell that tells
     # plaintext's story again (every server's json rps is within a few % of its plaintext rps).
     Scenario("json", "http", "/json", BOTH, False, "small JSON serialization"),
+    Scenario("json_async", "http", "/json/async", ASGI, False, "small JSON serialization from an async view",
+             family="async", compared_with="json"),
     Scenario("db", "http", "/db", BOTH, True, "one random row read"),
     Scenario("queries", "http", "/queries?queries=20", BOTH, False, "20 row reads per request"),
     Scenario("fortunes", "http", "/fortunes", BOTH, False, "all rows plus one, sorted, HTML template"),
@@ -157,6 +195,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ASGI,
         False,
         "most clients held while broadcast p95 stays under the bound (websocket-shootout method)",
+    ),
+    Scenario(
+        "http_capacity",
+        "http_capacity",
+        "/plaintext",
+        BOTH,
+        False,
+        "highest rate held at p99 <= the SLO, requests on a fixed schedule (open loop)",
+        # 50 ms: a plaintext answer costs a server about a millisecond; fifty of them is queueing.
+        params=_params(slo_ms=50.0),
     ),
     Scenario(
         "ws_handshake",

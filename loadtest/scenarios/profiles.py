@@ -18,6 +18,20 @@ RUN_OVERHEAD_S = 25.0
 
 
 @dataclass(frozen=True)
+class RampSettings:
+    """One profile's open-loop ramp."""
+
+    start_rps: float
+    factor: float  # each step offers this many times the last one held, until one fails
+    max_rps: float
+    refine_steps: int  # bisections between the last rate held and the first one not held
+    step_s: float  # the schedule's length at each rate
+    warmup_s: float  # at the first rate, before the first step: connections and caches
+    max_connections: int  # open as needed; a request with none free waits, and its wait counts
+    deadline_s: float  # a ramp never takes longer than this
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     quick_only: bool  # only scenarios marked quick
@@ -34,6 +48,7 @@ class Profile:
     capacity_broadcasts: int  # broadcasts timed at each step
     capacity_bound_ms: float  # broadcast p95 above this ends the ramp
     capacity_deadline_s: float  # a ramp never takes longer than this
+    http_ramp: RampSettings  # the open-loop HTTP capacity ramp (http_capacity)
 
 
 QUICK = Profile(
@@ -55,6 +70,9 @@ QUICK = Profile(
     capacity_broadcasts=10,
     capacity_bound_ms=250.0,
     capacity_deadline_s=60.0,
+    # Not in the quick plan (http_capacity is a full-profile scenario); short steps when named.
+    http_ramp=RampSettings(start_rps=200, factor=1.5, max_rps=20_000, refine_steps=1, step_s=2.0,
+                           warmup_s=0.5, max_connections=256, deadline_s=60.0),
 )
 
 FULL = Profile(
@@ -75,6 +93,10 @@ FULL = Profile(
     capacity_broadcasts=10,
     capacity_bound_ms=250.0,
     capacity_deadline_s=240.0,
+    # 100 rps up by 30 % a step, then two bisections: a rate within about 8 % of the server's. The
+    # generator's ceiling goes through the same ramp, hence a maximum far above any Django server.
+    http_ramp=RampSettings(start_rps=100, factor=1.3, max_rps=50_000, refine_steps=2, step_s=5.0,
+                           warmup_s=2.0, max_connections=512, deadline_s=180.0),
 )
 
 PROFILES = {profile.name: profile for profile in (QUICK, FULL)}
@@ -110,8 +132,8 @@ def plan(profile: Profile, scenarios: list[Scenario], servers: list[tuple[str, s
 
 def _fixed_seconds(cell: Cell, profile: Profile) -> float | None:
     """A cell's length when it does not depend on the measured window."""
-    if cell.scenario.kind == "ws_capacity":
-        return profile.capacity_deadline_s
+    if cell.scenario.kind_of.ramp_deadline is not None:
+        return cell.scenario.kind_of.ramp_deadline(profile)
     if cell.scenario.duration_s is not None:
         return profile.warmup_s + cell.scenario.duration_s + CELL_OVERHEAD_S
     return None

@@ -2,7 +2,9 @@
 
 Answers every HTTP path with 200 and X-Served-By, echoes on /ws/echo/ and broadcasts on
 /ws/chat/<room>/ like the real app; with --refuse-websocket it answers upgrades with 404 as a
-WSGI server would. Run: python fake_server.py --port 18081 --name fake
+WSGI server would. --service-ms makes each HTTP answer take that long, one at a time (a server
+with a known capacity), --stall-ms freezes it for that long every --stall-every-s (a pause that
+a closed-loop client would hardly see). Run: python fake_server.py --port 18081 --name fake
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 
 from websockets.asyncio.server import broadcast, serve
 from websockets.http11 import Response
@@ -22,12 +25,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--refuse-websocket", action="store_true")
+    parser.add_argument("--service-ms", type=float, default=0.0)
+    parser.add_argument("--stall-ms", type=float, default=0.0)
+    parser.add_argument("--stall-every-s", type=float, default=1.0)
     args = parser.parse_args()
 
     def process_request(connection, request) -> Response | None:
         path = request.path.split("?")[0]
         if path.startswith("/ws/") and not args.refuse_websocket:
             return None  # go on with the handshake
+        time.sleep(args.service_ms / 1000)  # blocks the loop: answers one at a time
         status = 404 if path.startswith("/ws/") else 200
         body = "data: tick\n\n" * 5 if path.startswith("/sse/") else "Hello, World!"
         response = connection.respond(status, body)
@@ -49,9 +56,16 @@ def main() -> None:
             finally:
                 room.discard(connection)
 
+    async def stall():
+        while True:
+            await asyncio.sleep(args.stall_every_s)
+            time.sleep(args.stall_ms / 1000)
+
     async def serve_forever():
         async with serve(handler, "127.0.0.1", args.port, process_request=process_request):
+            stalls = asyncio.get_running_loop().create_task(stall()) if args.stall_ms else None
             await asyncio.get_running_loop().create_future()
+            stalls.cancel()
 
     asyncio.run(serve_forever())
 

@@ -6,11 +6,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from loadtest.polling import poll_until
 from tests.loadtest import interruptible
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,14 +23,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
+    if not poll_until(lambda: _listening(port), 10, 0.05):
+        raise TimeoutError(f"nothing listening on {port}")
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,8 @@ def test_bench_measures_every_kind_and_writes_the_report(servers_file, tmp_path)
 
 def test_ctrl_c_keeps_finished_cells(servers_file, tmp_path):
     bench = _bench(servers_file, tmp_path, "json,plaintext", 3.0)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "results.json").exists():
-        assert time.monotonic() < deadline and bench.poll() is None
-        time.sleep(0.1)
+    started = lambda: (tmp_path / "results.json").exists() or bench.poll() is not None  # noqa: E731
+    assert poll_until(started, 60, 0.1) and bench.poll() is None
     bench.send_signal(signal.SIGINT)
     _, log = bench.communicate(timeout=60)
     assert bench.returncode == 130, log

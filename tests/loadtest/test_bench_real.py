@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.measuring.processes import process_tree
+from loadtest.polling import poll_until
 from loadtest.running import pinning
 from stack import local
 from tests.loadtest import interruptible
@@ -117,10 +118,8 @@ def test_a_tiny_bench_gives_a_complete_report_and_unpins(host_run, tmp_path):
 def test_ctrl_c_unpins_the_server_side(host_run, tmp_path):
     before = os.sched_getaffinity(host_run)
     process = bench(tmp_path, measure=5.0, scenarios=("plaintext",))
-    deadline = time.monotonic() + 30
-    while os.sched_getaffinity(host_run) == before:  # pinned once the bench has started
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
-        time.sleep(0.05)
+    pinned = lambda: os.sched_getaffinity(host_run) != before or process.poll() is not None  # noqa: E731
+    assert poll_until(pinned, 30, 0.05) and process.poll() is None, process.communicate()[1]
     time.sleep(1)
     process.send_signal(signal.SIGINT)
     _, log = process.communicate(timeout=60)

@@ -1,8 +1,8 @@
 """The summary's sentences come from the run's numbers: who is best, by the measure that fits."""
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import heatmap, lineup
 from loadtest.reporting.findings import Cells, findings
-from loadtest.reporting.results import CellResult, summarize_runs
 
 META = {
     "servers": [

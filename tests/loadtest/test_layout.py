@@ -25,3 +25,10 @@ def test_the_pure_parts_import_no_locust_and_no_gevent():
 def test_the_bench_imports_matplotlib_only_to_draw_the_report():
     loaded = imported_after("import loadtest.bench")
     assert "locust" in loaded and "matplotlib" not in loaded
+
+
+def test_measuring_and_running_take_the_host_run_folder_from_their_caller():
+    # stack.local reads LOCAL_RUN_DIR and friends when imported: a caller's folder must win.
+    packages = [path for name in ("measuring", "running") for path in (ROOT / "loadtest" / name).glob("*.py")]
+    modules = [f"loadtest.{p.parent.name}.{p.stem}" for p in packages if p.stem != "__init__"]
+    assert "stack.local" not in imported_after("\n".join(f"import {module}" for module in modules))

@@ -2,8 +2,8 @@
 
 import json
 
+from loadtest.model.results import CellResult
 from loadtest.reporting import report, tables
-from loadtest.reporting.results import CellResult
 
 ENVIRONMENT = {
     "cpu_model": "AMD EPYC",

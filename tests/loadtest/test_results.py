@@ -1,6 +1,6 @@
 import pytest
 
-from loadtest.reporting.results import CellResult, per_cpu_second, summarize_runs
+from loadtest.model.results import CellResult, per_cpu_second, summarize_runs
 
 
 def cell(run, rps, bound=False, server="uvicorn"):
@@ -47,3 +47,10 @@ def test_requests_per_cpu_second():
 def test_round_trip_through_json_dict():
     original = cell(1, 5.0)
     assert CellResult.from_dict(original.as_dict()) == original
+
+
+def test_a_ramps_extras_are_its_median_runs_by_its_figure():
+    runs = [CellResult("uvicorn", "http_capacity", "http_capacity", run, extra={"sustained_rps": held})
+            for run, held in ((1, 900), (2, 1300), (3, 1100))]
+    (summary,) = summarize_runs(runs)
+    assert summary.extra == {"sustained_rps": 1100}

@@ -9,7 +9,7 @@ import pytest
 
 from loadtest.measuring import demand
 from loadtest.measuring.demand import Usage, UsageMeter, combined, is_loadgen_bound, usage_between
-from loadtest.reporting.results import CellResult, summarize_runs
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting.tables import validity
 
 MS = 1_000_000  # ns

@@ -6,7 +6,8 @@ import pytest
 
 from loadtest.measuring.memory import Sample, process_memory, sample_tree
 from loadtest.measuring.trend import least_squares, memory_slope, verdict
-from loadtest.reporting.soak_report import ServerSoak, render_markdown, summarize_server
+from loadtest.model.soak import ServerSoak
+from loadtest.reporting.soak_report import render_markdown, summarize_server
 
 
 def samples(values_by_second: list[tuple[float, float]]) -> list[Sample]:

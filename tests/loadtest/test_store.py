@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from loadtest.reporting.results import CellResult
+from loadtest.model.results import CellResult
 from loadtest.running.store import SAMPLES_KEPT, keep_samples
 
 

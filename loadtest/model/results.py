@@ -8,6 +8,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field, fields
 
+from loadtest.scenarios.catalog import KINDS
+
 
 @dataclass
 class CellResult:
@@ -58,6 +60,12 @@ def per_cpu_second(requests: int, server_cpu_s: float | None) -> float | None:
 def _median(values: list) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def _figure(cell: CellResult) -> float:
+    """What orders a cell's runs: its rate, or a ramp's one figure (clients held, sustained rps)."""
+    figure = KINDS[cell.kind].figure if cell.kind in KINDS else None
+    return (cell.extra.get(figure) if figure else cell.rps) or 0
 
 
 def _any_bound(flags: list[bool | None]) -> bool | None:
@@ -130,8 +138,9 @@ def summarize_runs(cells: list[CellResult]) -> list[Summary]:
                 failures=sum(c.failures for c in runs),
                 loadgen_bound=_any_bound([c.loadgen_bound for c in runs]),
                 valid=all(c.valid for c in runs),
-                # Per-scenario extras (lost messages, clients held, refusal): the median run's.
-                extra=sorted(runs, key=lambda c: c.rps or 0)[len(runs) // 2].extra,
+                # Per-scenario extras (lost messages, clients held, refusal): the median run's, by rps
+                # or, for a ramp, by its one figure.
+                extra=sorted(runs, key=_figure)[len(runs) // 2].extra,
                 **{name: _median([getattr(c, name) for c in runs]) for name in MEDIAN_FIELDS},
             )
         )

@@ -190,8 +190,8 @@ def capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Tab
                "broadcast p95 ms there", "ramp stopped because", "valid"]
     note = ("Most clients in one room while a broadcast reaches all of them within the p95 bound. Per "
             "server CPU: divided by the CPUs the server's processes could run on, which they shared with "
-            "nginx, Redis and PostgreSQL (the whole server side is pinned there); its processes are its "
-            f"master and workers. {ceiling_sentence(ceiling)}.")
+            "nginx, Redis and PostgreSQL (the whole server side is pinned there); its processes are all of "
+            f"the server's, its master and helpers too. {ceiling_sentence(ceiling)}.")
     return Table("WebSocket connection capacity", headers, rows, note)
 
 

@@ -1,8 +1,8 @@
 """Closing on a client that is still sending: read what it sends until it pauses, then close.
 
 A WebSocket close is a handshake (RFC 6455 section 5.5.1): the side that sends its Close goes on
-reading until the other side's Close comes back, and only then closes the TCP connection. Uvicorn,
-Hypercorn, Daphne and Gunicorn's ASGI worker do. Granian (2.8.7) does not: its `websocket.close`
+reading until the other side's Close comes back, and only then closes the TCP connection, as
+Uvicorn's websockets protocol does. Granian (2.8.7) does not: its `websocket.close`
 writes the Close frame, closes the socket's sending half and drops its reading half at once
 (`WebsocketDetachedTransport::close`, called from `ASGIWebsocketProtocol::close`,
 https://github.com/emmett-framework/granian/blob/v2.8.7/src/asgi/io.rs#L402-L412). A socket
@@ -10,7 +10,7 @@ closed with frames unread in the kernel is aborted: Linux sends a TCP reset inst
 throws away what it had not sent yet, the Close frame with it. A browser that flooded the chat
 then saw 1006 (no close frame) instead of 1008 and its reason; a packet capture shows Granian's
 reset right after its last chat message and no Close frame on the wire, and the kernel's
-TcpExtTCPAbortOnClose counter went up for nearly every such flood on Granian, never on the others.
+TcpExtTCPAbortOnClose counter went up for nearly every such flood on Granian, never on Uvicorn.
 
 So a consumer that closes because of what the client sends (a message over the size limit, over
 the rate, of the wrong type) first reads and drops the client's frames until none has come for

@@ -3,15 +3,15 @@
 What a browser does when a page floods the chat (tests/integration/test_browser.py): 400 messages
 queued at once, far past the burst allowance, then nothing. The server's close meets the rest of
 the burst still arriving. Granian closes its socket right after its Close frame, and a socket
-closed with frames unread sends a TCP reset that can take the Close frame with it: the page saw
-1006 in about one flood in eight (realtime/closing.py). The consumer now reads the rest of the
-burst before it closes.
+closed with frames unread sends a TCP reset that can take the Close frame with it: with a consumer
+that closes at once, the page sees 1006 in about one flood in eight (realtime/closing.py). The
+consumer reads the rest of the burst before it closes.
 
 On the host run the servers share this test's network namespace, so the kernel's own count of
 sockets aborted on close (TcpExtTCPAbortOnClose: closed with data unread, answered with a reset)
-shows the cause directly, whether or not a reset happened to cost a Close frame this time: it
-counted nearly every flood on Granian before the fix. The containers' servers have namespaces of
-their own, where only the closes the client received are checked.
+shows the cause directly, whether or not a reset happened to cost a Close frame this time: with
+the consumer closing at once, it counts most floods on Granian. The containers' servers have
+namespaces of their own, where only the closes the client received are checked.
 """
 
 import contextlib
@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.hardening, pytest.mark.usefixtures("stack")]
 
 TOPOLOGY = servers.load()
 BURST = 400  # the browser test's flood
-# Bursts per port, one after another. Before the fix, two in three of these aborted on Granian;
-# one in thirty to one in eight lost the close frame (the browser's flood test: 5 of 40).
+# Bursts per port, one after another. With the consumer closing at once (LINGER_SECONDS = 0), two
+# in three of these aborted on Granian, and one in thirty to one in eight lost the close frame.
 FLOODS = 20
 FRAMES_PER_WRITE = 5
 WRITE_GAP = 0.001  # seconds

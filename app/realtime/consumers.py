@@ -11,14 +11,22 @@ meaning goes out as 4000 + (code - 1000), that is 4003, 4008, 4009 and 4013.
 """
 
 import contextlib
+import functools
 import json
 import re
 import time
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
+
+from .closing import read_until_quiet
+from .dispatch import dispatch_forever
+from .layer import RoomChannelLayer
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -63,7 +71,25 @@ class LimitedConsumer(AsyncWebsocketConsumer):
 
     closing = False
 
-    async def dispatch(self, message):
+    async def __call__(self, scope, receive, send):
+        """Channels' `AsyncConsumer.__call__`, with the loop of realtime.dispatch (ASGI_TUNING)."""
+        self.client_receive = receive  # for close_when_quiet
+        if not settings.ASGI_TUNING:
+            return await super().__call__(scope, receive, send)
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        channel_receive = None
+        if self.channel_layer is not None:
+            if not isinstance(self.channel_layer, RoomChannelLayer):
+                raise ImproperlyConfigured("ASGI_TUNING's consumers need realtime.layer.RoomChannelLayer")
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = channel_receive = functools.partial(self.channel_layer.receive,
+                                                                       self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await dispatch_forever(receive, channel_receive, self.dispatch_directly)
+
+    async def dispatch_directly(self, message):
         """Channels' dispatch, without its database hop: these consumers never use the database.
 
         Channels >= 4.2 awaits `aclose_old_connections()` before every handler
@@ -72,8 +98,6 @@ class LimitedConsumer(AsyncWebsocketConsumer):
         A broadcast to N members became N serialized thread hops. A consumer that uses the ORM
         must keep it (or wrap its queries in `channels.db.database_sync_to_async`).
         """
-        if not settings.ASGI_TUNING:
-            return await super().dispatch(message)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -89,11 +113,24 @@ class LimitedConsumer(AsyncWebsocketConsumer):
                 raise
             await super().close(code=private_close_code(code), reason=reason)
 
+    async def close_when_quiet(self, code: int, reason: str) -> None:
+        """Close in answer to the client's own frames, once it has stopped sending them
+        (realtime/closing.py: Granian's close is lost to a TCP reset otherwise).
+
+        Called from a handler of a client frame: no receive of the client's is waiting then, in
+        Channels' loop or in realtime.dispatch's, so this one can read.
+        """
+        self.closing = True
+        left = await read_until_quiet(self.client_receive)
+        if left is not None:
+            await self.websocket_disconnect(left)  # raises StopConsumer: no one to tell
+        await self.close(code=code, reason=reason)
+
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
         if message_size(text_data, bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
-            await self.close(code=1009, reason=f"message over {settings.WS_MAX_MESSAGE_BYTES} bytes")
+            await self.close_when_quiet(1009, f"message over {settings.WS_MAX_MESSAGE_BYTES} bytes")
             return
         await self.handle(text_data, bytes_data)
 
@@ -159,10 +196,10 @@ class ChatConsumer(LimitedConsumer):
 
     async def handle(self, text_data, bytes_data):
         if text_data is None:
-            await self.close(code=1003, reason="the chat takes text frames of JSON")
+            await self.close_when_quiet(1003, "the chat takes text frames of JSON")
             return
         if not self.allowance.take():
-            await self.close(code=1008, reason=f"over {settings.WS_CHAT_RATE:g} messages a second")
+            await self.close_when_quiet(1008, f"over {settings.WS_CHAT_RATE:g} messages a second")
             return
         try:
             event = chat_event(json.loads(text_data))

@@ -8,11 +8,17 @@ received it, so it covers the whole fan-out.
 
 The client is loadtest.drivers.wsload, a process of its own (compiled framing); this module holds
 the rules of the ramp and starts the client, reading its steps as they come.
+
+Other stacks publish members per server core. A ramp records the CPUs the server's processes
+could run on while it ran (their affinity: the bench pins the whole server side, nginx, Redis
+and PostgreSQL included) and how many processes it had, and states its figure per core too.
+One process alone on the core is `WEB_CONCURRENCY=1 python -m stack up` before the bench.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from loadtest.measuring.demand import Usage, UsageMeter
+from loadtest.measuring.server_cpu import CpuMeter
 from loadtest.scenarios.profiles import Profile
 
 
@@ -94,6 +101,27 @@ def held_text(steps: list[Step], bound_ms: float) -> str:
     """The figure as a reader should take it: a lower bound when the client was the limit."""
     held = clients_held(steps, bound_ms)
     return f"at least {held:,} (load generator bound)" if generator_bound(steps) else f"{held:,}"
+
+
+def server_side(meter: CpuMeter) -> dict:
+    """The CPUs a server's processes could run on (joined) and how many processes it had; empty
+    when its processes cannot be read."""
+    try:
+        pids = meter.pids()
+    except OSError:
+        return {}
+    cpus: set[int] = set()
+    for pid in pids:
+        try:
+            cpus |= os.sched_getaffinity(pid)
+        except OSError:
+            continue  # gone since it was listed
+    return {"server_cpus": len(cpus), "server_processes": len(pids)}
+
+
+def per_core(held: int, server_cpus: int) -> float | None:
+    """Members held per CPU of the server's: the figure comparable with other stacks."""
+    return held / server_cpus if server_cpus else None
 
 
 def client_command(url: str, profile: Profile, bound_threshold: float) -> list[str]:

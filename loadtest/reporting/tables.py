@@ -173,6 +173,8 @@ def capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Tab
         [
             s.server,
             s.extra.get("held") or fmt(s.extra.get("clients_held")),
+            fmt(s.extra.get("per_core")),
+            f"{fmt(s.extra.get('server_cpus'))} / {fmt(s.extra.get('server_processes'))}",
             fmt(s.p95_ms, 1),
             s.extra.get("stopped_because", ""),
             validity(s),
@@ -182,9 +184,12 @@ def capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Tab
     ]
     if not rows:
         return None
-    headers = ["server", "clients held", "broadcast p95 ms there", "ramp stopped because", "valid"]
-    note = ("Most clients in one room while a broadcast reaches all of them within the p95 bound. "
-            f"{ceiling_sentence(ceiling)}.")
+    headers = ["server", "clients held", "per server CPU", "server CPUs / processes",
+               "broadcast p95 ms there", "ramp stopped because", "valid"]
+    note = ("Most clients in one room while a broadcast reaches all of them within the p95 bound. Per "
+            "server CPU: divided by the CPUs the server's processes could run on, which they shared with "
+            "nginx, Redis and PostgreSQL (the whole server side is pinned there); its processes are all of "
+            f"the server's, its master and helpers too. {ceiling_sentence(ceiling)}.")
     return Table("WebSocket connection capacity", headers, rows, note)
 
 

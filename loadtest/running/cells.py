@@ -217,6 +217,7 @@ def run_capacity_cell(
             on_step=lambda step: progress.show(f"{step.clients} clients p95 {step.p95_ms or 0:.0f} ms"),
         )
         measurement.close(usage)
+        side = capacity.server_side(meter) if meter else {}
     held = capacity.clients_held(steps, profile.capacity_bound_ms)
     last_good = next((s for s in reversed(steps) if s.clients == held), None)
     bound = capacity.generator_bound(steps)
@@ -236,6 +237,8 @@ def run_capacity_cell(
             "bound_ms": profile.capacity_bound_ms,
             "stopped_because": done["stopped_because"],
             "steps": [s.as_dict() for s in steps],
+            **side,
+            "per_core": capacity.per_core(held, side.get("server_cpus", 0)),
         },
     ), []
 

@@ -20,13 +20,13 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from core.layer import RoomChannelLayer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import RedisError
 
 from .closing import read_until_quiet
 from .dispatch import dispatch_forever
-from .layer import RoomChannelLayer
 
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -81,7 +81,7 @@ class LimitedConsumer(AsyncWebsocketConsumer):
         channel_receive = None
         if self.channel_layer is not None:
             if not isinstance(self.channel_layer, RoomChannelLayer):
-                raise ImproperlyConfigured("ASGI_TUNING's consumers need realtime.layer.RoomChannelLayer")
+                raise ImproperlyConfigured("ASGI_TUNING's consumers need core.layer.RoomChannelLayer")
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = channel_receive = functools.partial(self.channel_layer.receive,
                                                                        self.channel_name)

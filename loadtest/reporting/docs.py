@@ -25,9 +25,9 @@ from pathlib import Path
 
 import matplotlib
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import definitions, lineup, report
 from loadtest.reporting.findings import Cells, Findings, findings
-from loadtest.reporting.results import CellResult, summarize_runs
 from loadtest.reporting.tables import section_tables
 from stack import servers
 

@@ -2,10 +2,9 @@
 
 import os
 
-from loadtest.reporting.results import CellResult, summarize_runs
-
 from loadtest.drivers.capacity import Step, clients_held, held_text, per_core, server_side, why_stopped
 from loadtest.measuring.server_cpu import ProcessTreeMeter
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting.tables import capacity_table
 
 

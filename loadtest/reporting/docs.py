@@ -25,9 +25,9 @@ from pathlib import Path
 
 import matplotlib
 
+from loadtest.model.results import CellResult, summarize_runs
 from loadtest.reporting import definitions, lineup, report
 from loadtest.reporting.findings import Cells, Findings, findings
-from loadtest.reporting.results import CellResult, summarize_runs
 from loadtest.reporting.tables import section_tables
 from stack import servers
 
@@ -174,8 +174,9 @@ def findings_list(src: Sources, doc: Path) -> str:
 
 def result_tables(src: Sources, doc: Path) -> str:
     cells = src.cells
-    ceiling = src.results["meta"].get("client_ceiling")
-    tables = section_tables(list(cells.by.values()), cells.lineup.names, ceiling)
+    meta = src.results["meta"]
+    tables = section_tables(list(cells.by.values()), cells.lineup.names, meta.get("client_ceiling"),
+                            meta.get("http_ceiling"))
     parts = []
     for name, members in tables.items():
         parts.append(f"### {name}\n")

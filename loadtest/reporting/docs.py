@@ -154,6 +154,16 @@ def topology_diagram(src: Sources, doc: Path) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
+def quirk_table(src: Sources, doc: Path) -> str:
+    """Each quirk of servers.toml with the servers that have it, in the order servers.toml first names it."""
+    having: dict[str, list[str]] = {}
+    for server in src.topology.servers:
+        for quirk in server.quirks:
+            having.setdefault(quirk, []).append(f"`{server.name}`")
+    rows = [f"| {quirk} | {', '.join(names)} |" for quirk, names in having.items()]
+    return "| quirk | servers |\n|---|---|\n" + "\n".join(rows)
+
+
 def ports_line(src: Sources, doc: Path) -> str:
     ports = [src.topology.production.port] + [s.port for s in src.topology.servers]
     return (f"Published ports: {min(ports)}–{max(ports)} (production, then one per server) and "
@@ -232,6 +242,7 @@ RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
     "server-line": server_line,
     "topology": topology_diagram,
     "ports": ports_line,
+    "quirks": quirk_table,
     "metrics": metric_list,
     "findings": findings_list,
     "results": result_tables,

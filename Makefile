@@ -285,7 +285,7 @@ swarm-up: .env venv ## Deploy the stack to the swarm this engine manages, REPLIC
 	@$(COMPOSE_V2)
 	$(COMPOSE) build migrate
 	$(COMPOSE) build nginx modwsgi
-	image=$$($(COMPOSE) config --images | sed -nE 's#/app:([^/:]+)$$#/pgbouncer:\1#p' | head -n 1); \
+	image=$$($(COMPOSE) config --images | sed -nE 's#/app:([^/:]+)$$#/pgbouncer:\1#p' | sort -u); \
 	[ -n "$$image" ] || { echo "make $@: docker-compose.yml names no <IMAGE_REPOSITORY>/app image to name PgBouncer's after" >&2; exit 1; }; \
 	docker build -f pgbouncer/Dockerfile -t "$$image" .
 	$(PYTHON) -m stack swarm up $(if $(RESOLVE_IMAGE),--resolve-image $(RESOLVE_IMAGE))

@@ -10,13 +10,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The venv: python3-venv and the headers, gcc and the -dev packages uWSGI compiles against (PCRE2
 # and OpenSSL on).
 APT_VENV := python3-venv python3-dev gcc libc6-dev libpcre2-dev libssl-dev curl openssl
-# The host run: the services, and the Apache mod_wsgi runs in (apxs from apache2-dev builds it).
-APT_HOST := nginx postgresql redis-server apache2-bin apache2-dev
+# The host run: the services (PgBouncer for DB_POOLER=pgbouncer), and the Apache mod_wsgi runs in
+# (apxs from apache2-dev builds it).
+APT_HOST := nginx postgresql pgbouncer redis-server apache2-bin apache2-dev
 APT_BENCH := wrk
 # The tests' browser and TLS scanner.
 APT_TEST := chromium testssl.sh
 
-.PHONY: help docs deps deps-venv deps-host deps-bench venv venv-modwsgi venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
+.PHONY: help docs render deps deps-venv deps-host deps-bench venv venv-modwsgi venv-checkov lock lint test test-unit test-kubernetes test-integration local-up local-down local local-status local-reload certs test-hardening audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9_-]*:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,7 +48,7 @@ deps: deps-venv deps-host deps-bench ## Install every system package the host ru
 deps-venv: ## System packages the virtual environment needs: python3-venv, headers, a compiler
 	$(call apt_install,$(APT_VENV))
 
-deps-host: ## System packages of the host run: nginx, PostgreSQL, Redis, Apache for mod_wsgi
+deps-host: ## System packages of the host run: nginx, PostgreSQL, PgBouncer, Redis, Apache for mod_wsgi
 	$(call apt_install,$(APT_HOST))
 
 deps-bench: ## System packages of the bench: wrk
@@ -81,6 +82,9 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 
 docs: venv ## Render every generated table and figure of README.md and docs/ from docs/results/<latest>/ and servers.toml
 	$(PYTHON) -m loadtest.reporting.docs
+
+render: venv ## Write every file generated from servers.toml and settings.toml
+	$(PYTHON) -m stack render
 
 lock: ## Re-resolve requirements/*.in into the locks (needs uv)
 	uv pip compile --python-version 3.11 -q requirements/app.in -o requirements/app.txt
@@ -268,20 +272,26 @@ test-containers: deps venv ## Integration tests through the Compose stack, plus 
 
 # =================================================================================================
 # Docker Swarm: docker-compose.yml rendered into a stack file (stack/swarm.py), REPLICAS tasks per
-# server. Needs a swarm (`docker swarm init`), Compose v2 to build and resolve the file, the venv.
+# server, PgBouncer between them and PostgreSQL. Needs a swarm (`docker swarm init`), Compose v2 to
+# build and resolve the file, the venv.
 # =================================================================================================
 
 # REPLICAS (default 2, in .env or `make swarm-up REPLICAS=4`) reaches Compose from the environment.
 .PHONY: swarm-up swarm-down test-swarm
 
+# Compose has no PgBouncer service: its image is named as stack/swarm.py names it, beside the app's
+# (<IMAGE_REPOSITORY>/pgbouncer:<IMAGE_TAG>).
 swarm-up: .env venv ## Deploy the stack to the swarm this engine manages, REPLICAS per server (default 2)
 	@$(COMPOSE_V2)
 	$(COMPOSE) build migrate
 	$(COMPOSE) build nginx modwsgi
-	$(PYTHON) -m stack.swarm up $(if $(RESOLVE_IMAGE),--resolve-image $(RESOLVE_IMAGE))
+	image=$$($(COMPOSE) config --images | sed -nE 's#/app:([^/:]+)$$#/pgbouncer:\1#p' | sort -u); \
+	[ -n "$$image" ] || { echo "make $@: docker-compose.yml names no <IMAGE_REPOSITORY>/app image to name PgBouncer's after" >&2; exit 1; }; \
+	docker build -f pgbouncer/Dockerfile -t "$$image" .
+	$(PYTHON) -m stack swarm up $(if $(RESOLVE_IMAGE),--resolve-image $(RESOLVE_IMAGE))
 
 swarm-down: ## Remove the swarm stack (the database volume is kept)
-	@$(NO_ENV_FILE); $(PYTHON) -m stack.swarm down
+	@$(NO_ENV_FILE); $(PYTHON) -m stack swarm down
 
 # The stack on a single-node swarm on loopback (created and left again if the engine is in
 # none): every port, replicas, a rolling update and a killed replica under load. The integration

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -155,6 +154,16 @@ def topology_diagram(src: Sources, doc: Path) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
+def quirk_table(src: Sources, doc: Path) -> str:
+    """Each quirk of servers.toml with the servers that have it, in the order servers.toml first names it."""
+    having: dict[str, list[str]] = {}
+    for server in src.topology.servers:
+        for quirk in server.quirks:
+            having.setdefault(quirk, []).append(f"`{server.name}`")
+    rows = [f"| {quirk} | {', '.join(names)} |" for quirk, names in having.items()]
+    return "| quirk | servers |\n|---|---|\n" + "\n".join(rows)
+
+
 def ports_line(src: Sources, doc: Path) -> str:
     ports = [src.topology.production.port] + [s.port for s in src.topology.servers]
     return (f"Published ports: {min(ports)}–{max(ports)} (production, then one per server) and "
@@ -174,8 +183,9 @@ def findings_list(src: Sources, doc: Path) -> str:
 
 def result_tables(src: Sources, doc: Path) -> str:
     cells = src.cells
-    ceiling = src.results["meta"].get("client_ceiling")
-    tables = section_tables(list(cells.by.values()), cells.lineup.names, ceiling)
+    meta = src.results["meta"]
+    tables = section_tables(list(cells.by.values()), cells.lineup.names, meta.get("client_ceiling"),
+                            meta.get("http_ceiling"))
     parts = []
     for name, members in tables.items():
         parts.append(f"### {name}\n")
@@ -183,60 +193,46 @@ def result_tables(src: Sources, doc: Path) -> str:
     return "\n".join(parts).rstrip()
 
 
-# The decision table. It derives from Cells here; when findings.py states its own recommendation
-# per workload, render that instead (one function to swap).
-WORKLOADS = [
-    ("sync-heavy (CPU-bound views, ORM reads)", ["sync"], False),
-    ("waiting (views that wait on an upstream)", ["waiting"], False),
-    ("WebSocket", ["websocket"], True),
-    ("mixed (all of it on one server)", ["sync", "waiting", "websocket"], True),
-]
-
-
-def _score(cells: Cells, families: list[str], server: str) -> float | None:
-    ratios = [cells.family_ratio(family, server) for family in families]
-    if any(r is None for r in ratios):
-        return None
-    return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-
-
-def _noise(cells: Cells, families: list[str], servers_: list[str]) -> float | None:
-    """The largest rps spread of these servers' cells in these families, None with one run each."""
-    spreads = [cell.spread_pct for name in cells.scenarios for server in servers_
-               if (cell := cells.get(name, server)) is not None and cell.runs > 1
-               and cell.spread_pct is not None and any(name in cells.in_family(f) for f in families)]
-    return max(spreads) if spreads else None
+def _workload(src: Sources, families: list[str]) -> str:
+    """A workload as the run measured it: one family's scenarios, or several families on one server."""
+    if len(families) > 1:
+        return f"the {', '.join(families[:-1])} and {families[-1]} families, on one server"
+    return ", ".join(src.cells.in_family(families[0]))
 
 
 def pick_table(src: Sources, doc: Path) -> str:
-    cells = src.cells
-    rows = ["| workload | pick | runner-up | margin | beyond the noise? |", "|---|---|---|---|---|"]
-    for title, families, needs_websocket in WORKLOADS:
-        scored = [(c.name, _score(cells, families, c.name)) for c in cells.lineup.contenders
-                  if not c.stock and (c.protocol == "asgi" or not needs_websocket)]
-        ranked = sorted([(s, v) for s, v in scored if v is not None], key=lambda pair: -pair[1])
-        if len(ranked) < 2:
-            rows.append(f"| {title} | not measured in this run | | | |")
+    """The findings' recommendations (findings.json's), one row per workload."""
+    rows = ["| workload | measured by | pick | runner-up | margin | beyond the noise? |",
+            "|---|---|---|---|---|---|"]
+    for pick in src.found.as_dict()["recommendations"]:
+        head = f"| {pick['workload']} | {_workload(src, pick['families'])} | **{pick['server']}** |"
+        if pick["runner_up"] is None:
+            rows.append(f"{head} none: the only server measured for it | | |")
             continue
-        (best, top), (second, next_) = ranked[:2]
-        margin = top / next_ - 1
-        noise = _noise(cells, families, [best, second])
-        verdict = ("one run per cell: not judged" if noise is None
-                   else "yes" if margin * 100 > noise else f"no (spread {noise:.0f} %)")
-        rows.append(f"| {title} | **{best}** | {second} | +{margin * 100:.0f} % | {verdict} |")
+        noise = pick["noise_pct"]
+        verdict = ("one run per cell: not judged" if pick["beyond_noise"] is None
+                   else f"{'yes' if pick['beyond_noise'] else 'no'} (spread {noise:.0f} %)")
+        rows.append(f"{head} {pick['runner_up']} | +{(pick['margin'] - 1) * 100:.0f} % | {verdict} |")
+    lineup_ = src.cells.lineup
     return "\n".join(rows) + (
         f"\n\nThe margin is the pick's figure over the runner-up's, each the geometric mean of its ratios to "
-        f"the run's baselines ({cells.lineup.http_baseline} for HTTP, {cells.lineup.websocket_baseline} for "
-        f"WebSockets) over the workload's scenarios, on the measures of [benchmarks]"
-        f"({link(doc, ROOT / 'docs' / 'benchmarks.md')}#what-each-family-is-judged-by). Mixed and WebSocket "
-        f"count only servers that speak WebSocket; port {src.topology.production.port} splits the work "
-        "instead: HTTP to a WSGI server, `/ws/` to an ASGI one."
+        f"the run's baselines ({lineup_.http_baseline} for HTTP, {lineup_.websocket_baseline} for "
+        f"WebSockets) over the workload's families, on the measures of [benchmarks]"
+        f"({link(doc, ROOT / 'docs' / 'benchmarks.md')}#what-each-family-is-judged-by). A workload with "
+        f"WebSockets counts only servers that speak them; port {src.topology.production.port} splits the "
+        "work instead: HTTP to a WSGI server, `/ws/` to an ASGI one."
     )
+
+
+def table_cell(text: str) -> str:
+    """Text as one Markdown table cell: a bare | would end it."""
+    return text.replace("|", "\\|")
 
 
 def make_targets(src: Sources, doc: Path) -> str:
     targets = re.findall(r"^([a-z][a-z0-9_-]*):.*?## (.*)$", (ROOT / "Makefile").read_text(), re.M)
-    return "| target | what |\n|---|---|\n" + "\n".join(f"| `make {t}` | {what} |" for t, what in targets)
+    rows = [f"| `make {target}` | {table_cell(what)} |" for target, what in targets]
+    return "| target | what |\n|---|---|\n" + "\n".join(rows)
 
 
 RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
@@ -246,6 +242,7 @@ RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
     "server-line": server_line,
     "topology": topology_diagram,
     "ports": ports_line,
+    "quirks": quirk_table,
     "metrics": metric_list,
     "findings": findings_list,
     "results": result_tables,

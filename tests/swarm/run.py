@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from stack import swarm_deploy
+from stack.servers import ROOT
 from tests.stacks import ComposeError, ComposeRun
 
 
@@ -66,6 +67,15 @@ class SwarmRun(ComposeRun):
                 if self.created_gwbridge:
                     self.run(["docker", "network", "rm", "docker_gwbridge"], timeout=60)
                 self.created_swarm = False
+
+    def build_images(self) -> None:
+        """The container test's images, plus PgBouncer's, which stack/swarm.py always deploys and
+        Compose does not build (`make swarm-up` builds it the same way)."""
+        super().build_images()
+        image = f"{self.settings['IMAGE_REPOSITORY']}/pgbouncer:{self.settings['IMAGE_TAG']}"
+        self.timed("pgbouncer image", lambda: self.run(
+            ["docker", "build", "-q", "-f", "pgbouncer/Dockerfile", "--build-arg",
+             "DEBIAN_IMAGE=standin/python:3.11", "-t", image, str(ROOT)], timeout=self.build_timeout))
 
     def stop(self, service: str) -> None:
         self.scale(service, 0)

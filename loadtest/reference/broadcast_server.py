@@ -10,13 +10,12 @@ at most: a server's figure near it says as much about the client as about the se
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import signal
 
 import picows
-import uvloop
+
+from loadtest.reference import run
 
 
 class Room(picows.WSListener):
@@ -45,24 +44,9 @@ class Room(picows.WSListener):
         self.members.discard(transport)
 
 
-async def serve(host: str, port: int) -> None:
-    server = await picows.ws_create_server(lambda request: Room(), host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(f"listening on {host}:{port}", flush=True)
-    async with server:
-        await stop.wait()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port))
+async def start(host: str, port: int) -> asyncio.AbstractServer:
+    return await picows.ws_create_server(lambda request: Room(), host, port)
 
 
 if __name__ == "__main__":
-    main()
+    run(__doc__.splitlines()[0], start)

@@ -10,12 +10,11 @@ can measure at most: a server's rate near it says as much about the client as ab
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 
 import httptools
-import uvloop
+
+from loadtest.reference import run
 
 NAME = "reference"
 BODY = b"Hello, World!"
@@ -42,26 +41,11 @@ class Answer(asyncio.Protocol):
         self.transport.write(RESPONSE)
 
 
-async def serve(host: str, port: int) -> None:
-    loop = asyncio.get_running_loop()
+async def start(host: str, port: int) -> asyncio.AbstractServer:
     # A ramp step opens its connections in a burst: asyncio's default backlog of 100 would drop
     # SYNs, and a dropped SYN is retried a whole second later, read as the server's latency.
-    server = await loop.create_server(Answer, host, port, backlog=4096)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(f"listening on {host}:{port}", flush=True)
-    async with server:
-        await stop.wait()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port))
+    return await asyncio.get_running_loop().create_server(Answer, host, port, backlog=4096)
 
 
 if __name__ == "__main__":
-    main()
+    run(__doc__.splitlines()[0], start)

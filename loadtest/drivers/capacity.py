@@ -17,15 +17,14 @@ One process alone on the core is `WEB_CONCURRENCY=1 python -m stack up` before t
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from loadtest.measuring.demand import Usage, UsageMeter
+from loadtest.drivers import ramp_process
+from loadtest.measuring.demand import Usage
 from loadtest.measuring.server_cpu import CpuMeter
 from loadtest.scenarios.profiles import Profile
 
@@ -135,28 +134,6 @@ def client_command(url: str, profile: Profile, bound_threshold: float) -> list[s
 
 def run_client(url: str, profile: Profile, bound_threshold: float, log: Path,
                on_step: Callable[[Step], None]) -> tuple[list[Step], dict, Usage]:
-    """Run the client to the end of its ramp: (its steps, its closing summary, its own usage over
-    the ramp, read as wrk's is, while it still exists). RuntimeError when it failed."""
-    steps: list[Step] = []
-    done: dict = {}
-    with open(log, "w") as errors:
-        process = subprocess.Popen(client_command(url, profile, bound_threshold), stdout=subprocess.PIPE,
-                                   stderr=errors, text=True)
-        try:
-            usage_meter = UsageMeter(process.pid)
-            usage_meter.start()
-            for line in process.stdout:
-                event = json.loads(line)
-                if event["event"] == "step":
-                    steps.append(Step.from_dict(event))
-                    on_step(steps[-1])
-                elif event["event"] == "done":
-                    done = event
-                    break
-            usage = usage_meter.stop()  # before it is reaped: a zombie still has its counters
-            code = process.wait(timeout=30)
-        finally:
-            process.kill()
-    if code != 0 or not done:
-        raise RuntimeError(f"the capacity client exited with {code}: {log.read_text().strip()[-400:]}")
-    return steps, done, usage
+    """Run the client to the end of its ramp (ramp_process.follow); its usage is read as wrk's is."""
+    return ramp_process.follow(client_command(url, profile, bound_threshold), "capacity", log,
+                               Step.from_dict, on_step, timeout_s=30)

@@ -13,14 +13,13 @@ The client is loadtest.drivers.openloop, a process of its own; this module holds
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from loadtest.measuring.demand import Usage, UsageMeter
+from loadtest.drivers import ramp_process
+from loadtest.measuring.demand import Usage
 from loadtest.scenarios.profiles import RampSettings
 
 # A server whose rate is within this of the generator's own ceiling may have been held back by the
@@ -141,27 +140,5 @@ def client_command(url: str, settings: RampSettings, slo_ms: float, bound_thresh
 
 def run_client(command: list[str], log: Path, on_step: Callable[[Step], None],
                timeout_s: float) -> tuple[list[Step], dict, Usage]:
-    """Run the client to the end of its ramp: (its steps, its closing summary, its own usage over
-    the ramp, read while it still exists). RuntimeError when it failed."""
-    steps: list[Step] = []
-    done: dict = {}
-    with open(log, "w") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            usage_meter = UsageMeter(process.pid)
-            usage_meter.start()
-            for line in process.stdout:
-                event = json.loads(line)
-                if event["event"] == "step":
-                    steps.append(Step.from_dict(event))
-                    on_step(steps[-1])
-                elif event["event"] == "done":
-                    done = event
-                    break
-            usage = usage_meter.stop()  # before it is reaped: a zombie still has its counters
-            code = process.wait(timeout=timeout_s)
-        finally:
-            process.kill()
-    if code != 0 or not done:
-        raise RuntimeError(f"the open-loop client exited with {code}: {log.read_text().strip()[-400:]}")
-    return steps, done, usage
+    """Run the client to the end of its ramp (ramp_process.follow)."""
+    return ramp_process.follow(command, "open-loop", log, Step.from_dict, on_step, timeout_s)

@@ -26,6 +26,12 @@ import pytest
 from stack import local
 from stack.servers import ROOT
 
+# Its own servers beside the host run's PostgreSQL and Redis: the host suite runs it; the container
+# suite, which goes through the same folder, has no host-run database to use.
+HOST_RUN_ONLY = pytest.mark.skipif(os.environ.get("STACK", "host") != "host",
+                                   reason="runs against the host run's services")
+pytestmark = HOST_RUN_ONLY
+
 POOL_SIZE = 4  # PgBouncer's connections to PostgreSQL: far fewer than the servers' 2 x 2 x 8
 POOL_TIMEOUT = 2.0  # DB_POOL_TIMEOUT, which PgBouncer's query_wait_timeout follows
 PATHS = ["/db", "/queries?queries=10", "/updates?queries=10"]

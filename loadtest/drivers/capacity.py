@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from loadtest.drivers import ramp_process
@@ -30,7 +30,7 @@ from loadtest.scenarios.profiles import Profile
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(ramp_process.StepRecord):
     clients: int
     handshake_failures: int
     broadcasts: int
@@ -50,14 +50,6 @@ class Step:
             and self.p95_ms is not None
             and self.p95_ms <= bound_ms
         )
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Step:
-        names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 def clients_held(steps: list[Step], bound_ms: float) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtest.drivers import ramp_process
@@ -28,7 +28,7 @@ CEILING_MARGIN = 0.9
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(ramp_process.StepRecord):
     offered_rps: float
     scheduled: int  # requests the schedule started in this step
     ok: int  # answered 200 by the expected server
@@ -46,14 +46,6 @@ class Step:
 
     def passed(self, slo_ms: float) -> bool:
         return self.errors == 0 and self.late == 0 and self.p99_ms is not None and self.p99_ms <= slo_ms
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Step:
-        names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 def next_rate(held: float | None, failed: float | None, refined: int, settings: RampSettings) -> float | None:

@@ -7,12 +7,25 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TypeVar
 
 from loadtest.measuring.demand import Usage, UsageMeter
 
 StepT = TypeVar("StepT")
+
+
+class StepRecord:
+    """A ramp step (a dataclass) as the client prints it and results.json keeps it."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 def follow(command: list[str], name: str, log: Path, parse_step: Callable[[dict], StepT],

@@ -256,9 +256,14 @@ def assert_reload_failed_nothing(load: Load, server: servers.Server) -> None:
 
 
 class Load:
-    """CONCURRENCY threads requesting one URL in a loop until stopped (and for at most max_seconds)."""
+    """CONCURRENCY threads requesting one URL in a loop until stopped (and for at most max_seconds).
 
-    def __init__(self, url: str, concurrency: int = CONCURRENCY, max_seconds: float = 30):
+    max_seconds only bounds a test that forgets to stop it: it must outlast every wait the test
+    makes under load (a reload is allowed GRACEFUL_TIMEOUT + 30 s, a respawn 30 s plus Uvicorn's
+    ping), or `answered` would wait for requests nobody sends any more.
+    """
+
+    def __init__(self, url: str, concurrency: int = CONCURRENCY, max_seconds: float = 180):
         self.url, self.concurrency, self.max_seconds = url, concurrency, max_seconds
         self.statuses: Counter = Counter()
         self.slowest = 0.0
@@ -299,6 +304,8 @@ class Load:
             with self.lock:
                 if self.statuses[200] >= target:
                     return
+            assert not all(future.done() for future in self.futures), (
+                f"{self.url}: the load ended (max_seconds={self.max_seconds}) before {more} more 200s")
             assert time.monotonic() < deadline, f"{self.url}: not {more} more 200s within {timeout} s"
             time.sleep(0.05)
 

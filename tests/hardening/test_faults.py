@@ -129,10 +129,13 @@ def test_reload_under_load_replaces_every_process_and_fails_nothing(topology, na
     before = {worker.pid for worker in workers(name)}
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50") as load:
         load.answered(CONCURRENCY)
+        started = time.monotonic()
         reload.reload(server)  # returns once every old worker is replaced
+        took = time.monotonic() - started
         load.answered(2 * len(before))  # served by the new processes
     after = {worker.pid for worker in workers(name)}
-    print(f"\n{name} reload: {dict(load.statuses)}; workers {sorted(before)} -> {sorted(after)}")
+    print(f"\n{name} reload in {took:.1f} s: {dict(load.statuses)}; "
+          f"workers {sorted(before)} -> {sorted(after)}")
     assert not before & after, "old workers still there"
     assert len(after) >= len(before)
     assert_reload_failed_nothing(load, server)

@@ -151,10 +151,10 @@ WHERE = target=$$(python3 -m loadtest.where $(TARGET)); echo "make $@: measuring
 # on a reachable address (LOCUST_MASTER_BIND=0.0.0.0) and nginx's address (NGINX_HOST).
 LOCUST_MASTER_PORT ?= 5557
 
-bench: ## Compare every server on the running stack (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n, LOCUST_WORKERS=n)
+bench: ## Compare every server on the running stack (PROFILE=quick|full, TARGET=host|containers, SERVERS=a,b, SCENARIOS=a,b, RUNS=n, LOCUST_WORKERS=n, OUT=dir)
 	@$(WHERE); $(MAKE) --no-print-directory deps-bench venv; \
 	$(PYTHON) -m loadtest.bench --profile $(PROFILE) --target $$target $(if $(SERVERS),--servers $(SERVERS)) \
-	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS)) \
+	    $(if $(SCENARIOS),--scenarios $(SCENARIOS)) $(if $(RUNS),--runs $(RUNS)) $(if $(OUT),--out $(OUT)) \
 	    $(if $(LOCUST_WORKERS),--workers $(LOCUST_WORKERS)) \
 	    $(if $(LOCUST_REMOTE_WORKERS),--remote-workers $(LOCUST_REMOTE_WORKERS)) \
 	    $(if $(LOCUST_MASTER_BIND),--master-bind $(LOCUST_MASTER_BIND)) --master-port $(LOCUST_MASTER_PORT) \

@@ -27,10 +27,12 @@ from types import MappingProxyType
 import gevent
 import locust  # noqa: F401  (imported before any socket is opened: it monkey-patches them for gevent)
 
+from loadtest import where
 from loadtest.drivers import distributed, wrk
-from loadtest.measuring.envinfo import describe
+from loadtest.measuring.envinfo import code_version, describe
 from loadtest.measuring.server_cpu import CpuMeter, server_meters, stack_measures
 from loadtest.model.results import CellResult
+from loadtest.polling import poll_until
 from loadtest.reporting.tables import ceiling_sentence, http_ceiling_sentence
 from loadtest.running import ceiling, distributed_cell, pinning
 from loadtest.running.budgets import budgets, server_affinity_note
@@ -121,6 +123,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--master-bind", default="127.0.0.1",
                         help="address the master listens on for workers (0.0.0.0 for other machines)")
     parser.add_argument("--master-port", type=int, default=distributed.DEFAULT_PORT)
+    # A stack just started is still importing Django in every process of every server.
+    parser.add_argument("--ready-wait", type=float, default=60.0,
+                        help="seconds to wait for every server to answer /healthz before refusing")
     parser.add_argument("--nginx-host", default="127.0.0.1",
                         help="nginx's address as the load generators reach it (for remote workers)")
     return parser.parse_args(argv)
@@ -152,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {cell.key}", file=sys.stderr)
         return 0
 
+    if waiting := not_ready(chosen, args.nginx_host, args.ready_wait):
+        print(f"bench: {', '.join(waiting)} did not answer /healthz within {args.ready_wait:.0f} s: a cell "
+              "would measure a server still starting (and pinning would miss its processes). See "
+              "`python -m stack status` (or `docker compose ps`), then run the bench again",
+              file=sys.stderr)
+        return 2
     out = args.out or ROOT / "reports" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     (out / "raw").mkdir(parents=True, exist_ok=True)
     available = os.sched_getaffinity(0)
@@ -190,6 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
             print(f"note: {server_pins.restore()}", file=sys.stderr)
+
+
+def not_ready(chosen, nginx_host: str, wait_s: float) -> list[str]:
+    """The servers that do not answer /healthz through their nginx port within wait_s."""
+    waiting = list(chosen)
+
+    def all_answer() -> bool:
+        waiting[:] = [s for s in waiting if not where.answers(nginx_host, s.port)]
+        return not waiting
+
+    poll_until(all_answer, wait_s, 1.0, sleep=gevent.sleep)
+    return [s.name for s in waiting]
 
 
 @dataclass
@@ -245,6 +268,7 @@ def run_plan(run: BenchRun) -> int:
         "profile": run.profile.name,
         "target": run.args.target,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": code_version(),
         "servers": [
             {"name": s.name, "label": s.label, "protocol": s.protocol, "port": s.port, "django": s.django}
             for s in run.chosen

@@ -59,6 +59,22 @@ def _tool_version(*command: str) -> str | None:
     return lines[0].split(" [")[0].split(" Copyright")[0] if lines else None  # name and version only
 
 
+def code_version() -> str | None:
+    """The commit the bench ran, marked when tracked files differ from it: a reference run quoted
+    in the docs must name the code it measured. None outside a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" with local changes" if changed.stdout.strip() else "")
+
+
 def describe() -> dict:
     return {
         "cpu_model": _first_match("/proc/cpuinfo", "model name"),

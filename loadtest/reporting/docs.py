@@ -6,6 +6,11 @@ whose report.html and charts it redraws beside it), servers.toml or the Makefile
 text around it alone. Dropping a new run into docs/results/<date>/ and running `make docs`
 updates every figure.
 
+The reference run is two bench runs of one code version: `make bench RUNS=3` in <date>/, and the
+full profile's cells the quick one does not have (the capacity ramps, the async variants) in
+<date>/full/. Each keeps its own profile's users and windows, so neither is merged into the
+other; a region named `full-...` renders from the second.
+
     python -m loadtest.reporting.docs            rewrite what changed
     python -m loadtest.reporting.docs --check    list what would change, exit 1 if anything would
 """
@@ -33,6 +38,7 @@ from stack import servers
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FULL = "full"  # the full profile's cells, in a folder of the reference run
 REGION = re.compile(r"(<!-- generated: ([a-z-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
 
 # Charts drawn the same from the same results.json: matplotlib's SVG ids and date vary otherwise.
@@ -77,6 +83,11 @@ class Sources:
     def topology(self) -> servers.Topology:
         return servers.load()
 
+    @cached_property
+    def full(self) -> Sources | None:
+        """The full profile's run beside this one, if committed."""
+        return Sources(self.run / FULL) if (self.run / FULL / "results.json").exists() else None
+
 
 def link(doc: Path, target: Path) -> str:
     return os.path.relpath(target, doc.parent)
@@ -91,9 +102,14 @@ def run_line(src: Sources, doc: Path) -> str:
     ran = {s["name"] for s in meta["servers"]}
     missing = [name for name in src.topology.names if name not in ran]
     commit = meta.get("commit")
+    command = f"make bench PROFILE={meta['profile']}"
+    if meta["profile"] == "full":  # the full profile's cells of a reference run are a chosen few
+        command += f" SCENARIOS={','.join(meta['scenarios'])}"
+    if meta["runs"] != 1 or meta["profile"] == "full":
+        command += f" RUNS={meta['runs']}"
     parts = [
         f"The figures come from the committed run of {meta['started'][:16].replace('T', ' ')} UTC",
-        f"`make bench PROFILE={meta['profile']}` on the {meta['target']} stack, "
+        f"`{command}` on the {meta['target']} stack",
         f"{meta['runs']} run{'s' if meta['runs'] != 1 else ''} per cell",
         f"{env['cpus']} CPUs ({env['cpu_model']}), {env['os']}",
         f"code version {commit}" if commit else "code version not recorded in the run",
@@ -257,29 +273,44 @@ RENDERERS: dict[str, Callable[[Sources, Path], str]] = {
 def render(text: str, src: Sources, doc: Path) -> str:
     def fill(match: re.Match) -> str:
         name = match.group(2)
-        if name not in RENDERERS:
-            raise SystemExit(f"make docs: {doc.relative_to(ROOT)} asks for region {name!r}; "
-                             f"known: {', '.join(RENDERERS)}")
-        return f"{match.group(1)}{RENDERERS[name](src, doc)}\n{match.group(4)}"
+        base, of_full = name.removeprefix(f"{FULL}-"), name.startswith(f"{FULL}-")
+        if base not in RENDERERS:
+            raise SystemExit(f"make docs: {doc.relative_to(ROOT)} asks for region {name!r}; known: "
+                             f"{', '.join(RENDERERS)}, and {FULL}-<any of them> for the full profile's run")
+        if not of_full:
+            return f"{match.group(1)}{RENDERERS[base](src, doc)}\n{match.group(4)}"
+        if src.full is None:
+            missing = (f"No full-profile run is committed in `{link(doc, src.run / FULL)}/`: "
+                       "`make bench PROFILE=full` writes one (see [benchmarks]"
+                       f"({link(doc, ROOT / 'docs' / 'benchmarks.md')})).")
+            return f"{match.group(1)}{missing}\n{match.group(4)}"
+        return f"{match.group(1)}{RENDERERS[base](src.full, doc)}\n{match.group(4)}"
 
     return REGION.sub(fill, text)
 
 
-def outputs(src: Sources) -> dict[Path, bytes]:
-    """Every file `make docs` writes, with its content: the docs and the run's report."""
+def redrawn_report(run: Path) -> dict[Path, bytes]:
+    """A run's report, drawn again from its results.json: what its committed report must be."""
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"make-docs-{os.getpid()}"
     scratch.mkdir(parents=True)
     try:
         for name in ("results.json", "samples.json"):
-            if (src.run / name).exists():
-                (scratch / name).write_bytes((src.run / name).read_bytes())
+            if (run / name).exists():
+                (scratch / name).write_bytes((run / name).read_bytes())
         report.write(scratch)
-        files = {src.run / p.relative_to(scratch): p.read_bytes()
-                 for p in sorted(scratch.rglob("*")) if p.is_file()}
+        return {run / p.relative_to(scratch): p.read_bytes()
+                for p in sorted(scratch.rglob("*")) if p.is_file()}
     finally:
         for p in sorted(scratch.rglob("*"), reverse=True):
             p.rmdir() if p.is_dir() else p.unlink()
         scratch.rmdir()
+
+
+def outputs(src: Sources) -> dict[Path, bytes]:
+    """Every file `make docs` writes, with its content: the docs and the runs' reports."""
+    files = redrawn_report(src.run)
+    if src.full is not None:
+        files |= redrawn_report(src.full.run)
     for doc in DOCS:
         files[doc] = render(doc.read_text(), src, doc).encode()
     return files

@@ -72,6 +72,9 @@ def test_bench_measures_every_kind_and_writes_the_report(servers_file, tmp_path)
     _, log = bench.communicate(timeout=90)
     assert bench.returncode == 0, log
     results = json.loads((tmp_path / "results.json").read_text())
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert results["meta"]["commit"].split(" ")[0] == head  # the docs quote the code a run measured
     cells = {(c["scenario"], c["server"]): c for c in results["cells"]}
     assert all(c["error"] is None for c in cells.values()), log
     assert cells["plaintext", "fakeasgi"]["requests"] > 0 and cells["plaintext", "fakeasgi"]["failures"] == 0
@@ -97,3 +100,19 @@ def test_ctrl_c_keeps_finished_cells(servers_file, tmp_path):
     assert results["meta"]["interrupted"]
     assert 1 <= len(results["cells"]) < 4
     assert (tmp_path / "report.html").exists()
+
+
+def test_bench_refuses_a_server_that_does_not_answer(tmp_path):
+    """A cell against a server still starting (or stopped) would be measured as a result."""
+    path = tmp_path / "servers.toml"
+    dead = _free_port()
+    path.write_text(f'[production]\nport = {_free_port()}\ntls_port = {_free_port()}\nhttp = "gone"\n'
+                    f'websocket = "gone"\n\n[servers.gone]\nlabel = "gone"\nprotocol = "asgi"\n'
+                    f'port = {dead}\ninternal_port = {_free_port()}\ncommand = "none"\n')
+    command = [sys.executable, "-m", "loadtest.bench", "--servers-file", str(path),
+               "--out", str(tmp_path / "run"), "--scenarios", "plaintext", "--ready-wait", "2"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "gone did not answer /healthz within 2 s" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()

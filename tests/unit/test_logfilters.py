@@ -4,6 +4,7 @@ Through the logging configuration the settings install (settings.LOGGING), with 
 own exception types, raised for real.
 """
 
+import asyncio
 import logging
 import runpy
 from pathlib import Path
@@ -50,6 +51,21 @@ def test_daphnes_send_after_close_keeps_its_line_without_the_traceback(kept):
 def test_any_other_daphne_application_error_keeps_its_traceback(kept):
     error = raised(ValueError("a bug"))
     logging.getLogger("daphne.server").error("Exception inside application: %s", error, exc_info=error)
+    [record] = kept
+    assert record.exc_info is not None and record.exc_info[1] is error
+
+
+def test_a_cancelled_connection_keeps_asyncios_line_without_the_traceback(kept):
+    error = raised(asyncio.CancelledError())
+    logging.getLogger("asyncio").error("Exception in callback %s", "<callback>", exc_info=error)
+    [record] = kept
+    assert record.getMessage() == "Exception in callback <callback>"
+    assert record.exc_info is None
+
+
+def test_any_other_asyncio_error_keeps_its_traceback(kept):
+    error = raised(OSError("a real failure"))
+    logging.getLogger("asyncio").error("Exception in callback %s", "<callback>", exc_info=error)
     [record] = kept
     assert record.exc_info is not None and record.exc_info[1] is error
 

@@ -41,8 +41,8 @@ from loadtest.running.progress import Progress, cell_summary
 from loadtest.running.store import keep_samples, save
 from loadtest.scenarios.catalog import Scenario, by_name
 from loadtest.scenarios.profiles import PROFILES, Cell, Profile, estimate_s, fit_measure_s, in_profile, plan
+from stack import local
 from stack import servers as stack_servers
-from stack.local import RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTLE_S = 0.5  # between cells, so one cell's closing connections do not load the next
@@ -179,12 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     # SIGTERM ends the run like Ctrl-C: finished cells kept, affinity restored.
     signal.signal(signal.SIGTERM, interrupt)
-    meters = server_meters(args.target, chosen, notes, RUN)
+    run_dir = local.run_place().folder
+    meters = server_meters(args.target, chosen, notes, run_dir)
     server_pins = None
     try:
         if not args.no_pin and loadgen_cpus != server_cpus:
             if any(meters.values()):  # only a stack that runs the servers under test is pinned
-                server_pins = pinning.server_side(args.target, chosen, server_cpus, notes, RUN)
+                server_pins = pinning.server_side(args.target, chosen, server_cpus, notes, run_dir)
                 if server_pins is not None:  # set before apply(): Ctrl-C during it still restores
                     try:
                         notes.append(server_pins.apply())
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append("server side NOT pinned: none of the servers is a program of the "
                              f"{args.target} stack")
             notes.append(pinning.pin_self(loadgen_cpus))
-        return run_plan(BenchRun(args, out, profile, topology, chosen, scenarios, cells, measure_s,
+        return run_plan(BenchRun(args, out, run_dir, profile, topology, chosen, scenarios, cells, measure_s,
                                  loadgen_cpus, server_cpus, notes, meters, server_pins))
     finally:
         if server_pins is not None and not server_pins.restored:  # an error before run_plan restored
@@ -222,6 +223,7 @@ class BenchRun:
 
     args: argparse.Namespace
     out: Path  # the report directory
+    run_dir: Path  # the host run's folder (stack.local), where --target host finds its processes
     profile: Profile
     topology: stack_servers.Topology
     chosen: list  # the servers.toml entries under test
@@ -262,7 +264,8 @@ def run_plan(run: BenchRun) -> int:
         bound_threshold=run.args.bound_threshold,
         csv_dir=run.out / "raw",
         wrk_script=wrk.script_file(run.out) if needs_wrk else None,
-        **stack_measures(run.args.target, run.meters, lambda: pinning.host_root_pid(RUN), RUN),
+        **stack_measures(run.args.target, run.meters, lambda: pinning.host_root_pid(run.run_dir),
+                         run.run_dir),
     )
     meta = {
         "profile": run.profile.name,

@@ -35,8 +35,8 @@ from loadtest.measuring.memory import sample_tree
 from loadtest.measuring.server_cpu import CpuMeter, server_meter
 from loadtest.model.soak import ServerSoak
 from loadtest.reporting.soak_report import write_report
+from stack import local
 from stack import servers as stack_servers
-from stack.local import RUN
 
 ROOT = Path(__file__).resolve().parent.parent
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     servers = [ServerSoak(s.name, s.protocol, s.port) for s in chosen]
     by_name = {server.name: server for server in servers}
     meters: dict[str, CpuMeter | None] = {}
+    run_dir = local.run_place().folder
     for server in servers:
         try:
-            meters[server.name] = server_meter(server.name, args.target, RUN)
+            meters[server.name] = server_meter(server.name, args.target, run_dir)
         except (LookupError, OSError, ValueError) as error:
             meters[server.name] = None
             server.error = f"no process tree to sample: {error}"

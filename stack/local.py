@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,6 @@ from . import budget, certs, render, servers, supervisor
 from . import settings as settings_list
 from .servers import ROOT
 
-RUN = Path(os.environ.get("LOCAL_RUN_DIR", ROOT / ".run")).resolve()
-PG_PORT = int(os.environ.get("LOCAL_PG_PORT", "54329"))
-REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "63790"))
-# PgBouncer, where DB_POOLER=pgbouncer puts it between the servers and PostgreSQL.
-PGBOUNCER_PORT = 64329
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `make deps` (Debian/Ubuntu: apt-get install nginx postgresql redis-server)"
 
@@ -41,6 +37,36 @@ class StackError(SystemExit):
 
     def __init__(self, message: str):
         super().__init__(f"local run: {message}")
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where the host run lives: its folder and its private ports (the defaults here).
+
+    LOCAL_RUN_DIR, LOCAL_PG_PORT and LOCAL_REDIS_PORT move them, read each time run_place() is
+    called, never at import: a test or a command that sets them after importing this module (or a
+    module that imports it) still gets the run it asked for.
+    """
+
+    folder: Path = ROOT / ".run"
+    pg_port: int = 54329
+    redis_port: int = 63790
+    # PgBouncer, where DB_POOLER=pgbouncer puts it between the servers and PostgreSQL.
+    pgbouncer_port: int = 64329
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> RunPlace:
+        default = cls()
+        return cls(
+            folder=Path(env.get("LOCAL_RUN_DIR", default.folder)).resolve(),
+            pg_port=int(env.get("LOCAL_PG_PORT", default.pg_port)),
+            redis_port=int(env.get("LOCAL_REDIS_PORT", default.redis_port)),
+        )
+
+
+def run_place() -> RunPlace:
+    """The host run's place as the environment says now."""
+    return RunPlace.from_environment()
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,7 @@ def postgres_user() -> str | None:
 
 
 def read_or_create_secret(name: str) -> str:
-    path = RUN / "secrets" / name
+    path = run_place().folder / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(secrets.token_urlsafe(32))
@@ -86,21 +112,23 @@ def pooler() -> str:
 
 
 def postgres_url() -> str:
-    return f"postgres://app:{read_or_create_secret('postgres-password')}@127.0.0.1:{PG_PORT}/app"
+    port = run_place().pg_port
+    return f"postgres://app:{read_or_create_secret('postgres-password')}@127.0.0.1:{port}/app"
 
 
 def app_environment() -> dict[str, str]:
     """Every setting (settings.toml's defaults), the services of this run, and the caller's env,
     which wins: the servers get each setting they read, as in every other deployment."""
+    place = run_place()
     url = postgres_url()
     if pooler():
-        url = url.replace(f":{PG_PORT}/", f":{PGBOUNCER_PORT}/")
+        url = url.replace(f":{place.pg_port}/", f":{place.pgbouncer_port}/")
     defaults = {
         **settings_list.defaults(),
         "DATABASE_URL": url,
-        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        "REDIS_URL": f"redis://127.0.0.1:{place.redis_port}/0",
         "SECRET_KEY": read_or_create_secret("django-secret-key"),
-        "STATIC_ROOT": str(RUN / "static"),
+        "STATIC_ROOT": str(place.folder / "static"),
         # Plain HTTP on loopback: cookies marked Secure would never come back.
         "SECURE_COOKIES": "0",
     }
@@ -129,13 +157,13 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
         raise StackError(f"`{' '.join(command)}` failed with exit status {error.returncode}") from None
 
 
-def init_postgres(binaries: Binaries) -> None:
-    data = RUN / "pgdata"
+def init_postgres(binaries: Binaries, place: RunPlace) -> None:
+    data = place.folder / "pgdata"
     if (data / "PG_VERSION").exists():
         return
     user = postgres_user()
     data.mkdir(parents=True, exist_ok=True)
-    socket_dir = RUN / "pgsocket"
+    socket_dir = place.folder / "pgsocket"
     socket_dir.mkdir(exist_ok=True)
     if user:
         shutil.chown(data, user)
@@ -143,7 +171,7 @@ def init_postgres(binaries: Binaries) -> None:
     data.chmod(0o700)
     print("initdb: a private PostgreSQL cluster in", data, flush=True)
     # initdb reads the password from a file that its user can read, removed right after.
-    password_file = RUN / "initdb-password"
+    password_file = place.folder / "initdb-password"
     password_file.write_text(read_or_create_secret("postgres-password"))
     password_file.chmod(0o600)
     if user:
@@ -158,10 +186,10 @@ def init_postgres(binaries: Binaries) -> None:
         password_file.unlink()
 
 
-def prepare_pgbouncer() -> Path:
+def prepare_pgbouncer(place: RunPlace) -> Path:
     """PgBouncer's folder, for its config and auth file, and the password it logs in with: its
     user's alone (PostgreSQL's, as root: PgBouncer refuses to run as root)."""
-    folder = RUN / "pgbouncer"
+    folder = place.folder / "pgbouncer"
     folder.mkdir(mode=0o700, exist_ok=True)
     password = folder / "postgres-password"
     password.touch(mode=0o600)
@@ -172,35 +200,35 @@ def prepare_pgbouncer() -> Path:
     return folder
 
 
-def render_configs(binaries: Binaries) -> None:
-    target = render.host_target(RUN, tls=certs.configured())
+def render_configs(binaries: Binaries, place: RunPlace) -> None:
+    target = render.host_target(place.folder, tls=certs.configured())
     main_conf, site = render.render(target)
     connections = connection_budget(app_environment())
-    (RUN / "nginx").mkdir(parents=True, exist_ok=True)
-    (RUN / "nginx" / "nginx.conf").write_text(main_conf)
-    (RUN / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
+    (place.folder / "nginx").mkdir(parents=True, exist_ok=True)
+    (place.folder / "nginx" / "nginx.conf").write_text(main_conf)
+    (place.folder / "nginx" / "site.conf").write_text(render.substitute_tunables(site))
     template = jinja2.Environment(  # noqa: S701 - renders an ini file, not HTML
         loader=jinja2.FileSystemLoader(Path(__file__).parent),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     ).get_template("supervisord.conf.j2")
-    (RUN / "supervisord.conf").write_text(
+    (place.folder / "supervisord.conf").write_text(
         template.render(
-            run=RUN,
-            run_id=supervisor.run_id(RUN),
+            run=place.folder,
+            run_id=supervisor.run_id(place.folder),
             root=ROOT,
             servers=servers.load().servers,
             postgres=binaries.postgres_bin / "postgres",
             postgres_user=postgres_user(),
-            pg_port=PG_PORT,
+            pg_port=place.pg_port,
             pg_max_connections=connections.postgres_connections,
             pgbouncer=connections.pooler and {
-                "folder": prepare_pgbouncer(), "port": PGBOUNCER_PORT, "pg_port": PG_PORT,
+                "folder": prepare_pgbouncer(place), "port": place.pgbouncer_port, "pg_port": place.pg_port,
                 "pool_size": connections.pooler.pool_size, "max_clients": connections.pooler.max_clients,
             },
             redis=binaries.redis,
-            redis_port=REDIS_PORT,
+            redis_port=place.redis_port,
             nginx=binaries.nginx,
         )
     )
@@ -208,13 +236,13 @@ def render_configs(binaries: Binaries) -> None:
 
 def supervisorctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "supervisorctl"), "-c", str(RUN / "supervisord.conf"), *args],
+        [str(VENV_BIN / "supervisorctl"), "-c", str(run_place().folder / "supervisord.conf"), *args],
         check=check, capture_output=True, text=True,
     )
 
 
 def supervisord_running() -> bool:
-    pid_file = RUN / "supervisord.pid"
+    pid_file = run_place().folder / "supervisord.pid"
     if not pid_file.exists():
         return False
     try:
@@ -224,16 +252,16 @@ def supervisord_running() -> bool:
     return True
 
 
-def wait_for(what: str, ready, timeout: float, log: str | None = None) -> None:
+def wait_for(what: str, ready, timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
             return
         time.sleep(0.25)
     hint = ""
-    if log and (RUN / "logs" / log).exists():
-        tail = (RUN / "logs" / log).read_text(errors="replace").splitlines()[-15:]
-        hint = f"\n--- last lines of {RUN / 'logs' / log} ---\n" + "\n".join(tail)
+    if log is not None and log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        hint = f"\n--- last lines of {log} ---\n" + "\n".join(tail)
     raise StackError(f"{what} did not become ready within {timeout:.0f} s{hint}")
 
 
@@ -262,17 +290,17 @@ def server_healthy(server: servers.Server) -> bool:
     return probe.returncode == 0
 
 
-def postgres_ready(binaries: Binaries) -> bool:
+def postgres_ready(binaries: Binaries, place: RunPlace) -> bool:
     result = subprocess.run(
-        [str(binaries.postgres_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(PG_PORT)],
+        [str(binaries.postgres_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(place.pg_port)],
         check=False,
     )
     return result.returncode == 0
 
 
-def create_database(binaries: Binaries, env: dict[str, str]) -> None:
-    psql = [str(binaries.postgres_bin / "psql"), "-h", str(RUN / "pgsocket"), "-p", str(PG_PORT),
-            "-U", "app", "-d", "postgres", "-tAc"]
+def create_database(binaries: Binaries, env: dict[str, str], place: RunPlace) -> None:
+    psql = [str(binaries.postgres_bin / "psql"), "-h", str(place.folder / "pgsocket"),
+            "-p", str(place.pg_port), "-U", "app", "-d", "postgres", "-tAc"]
     exists = subprocess.run([*psql, "SELECT 1 FROM pg_database WHERE datname = 'app'"],
                             check=True, capture_output=True, text=True, env=env).stdout.strip()
     if exists != "1":
@@ -283,10 +311,10 @@ def manage(env: dict[str, str], *args: str) -> None:
     run([str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT / "app", env=env)
 
 
-def check_same_pooler() -> None:
+def check_same_pooler(place: RunPlace) -> None:
     """The servers keep the DATABASE_URL supervisord started with: a running host run cannot
     switch DB_POOLER (PgBouncer's program would come or go under servers that still use it)."""
-    recorded = RUN / "db-pooler"
+    recorded = place.folder / "db-pooler"
     if supervisord_running() and recorded.exists() and recorded.read_text() != pooler():
         raise StackError(f"it runs with DB_POOLER={recorded.read_text() or '(unset)'}, asked for "
                          f"DB_POOLER={pooler() or '(unset)'}: `make local-down` first")
@@ -295,50 +323,52 @@ def check_same_pooler() -> None:
 
 def up() -> None:
     binaries = find_binaries()
-    (RUN / "logs").mkdir(parents=True, exist_ok=True)
-    check_same_pooler()
-    init_postgres(binaries)
-    render_configs(binaries)
+    place = run_place()
+    logs = place.folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    check_same_pooler(place)
+    init_postgres(binaries, place)
+    render_configs(binaries, place)
     env = app_environment()
     if supervisord_running():
         supervisorctl("reread")
         supervisorctl("update")
     else:
-        run([str(VENV_BIN / "supervisord"), "-c", str(RUN / "supervisord.conf")], env=env)
-    wait_for("PostgreSQL", lambda: postgres_ready(binaries), 30, "postgres.log")
-    wait_for("Redis", lambda: port_open(REDIS_PORT), 15, "redis.log")
-    create_database(binaries, env)
+        run([str(VENV_BIN / "supervisord"), "-c", str(place.folder / "supervisord.conf")], env=env)
+    wait_for("PostgreSQL", lambda: postgres_ready(binaries, place), 30, logs / "postgres.log")
+    wait_for("Redis", lambda: port_open(place.redis_port), 15, logs / "redis.log")
+    create_database(binaries, env, place)
     # Migrations go to PostgreSQL itself, as the migrate service and Job do.
     direct = {**env, "DATABASE_URL": postgres_url(), "DB_POOLER": ""}
     manage(direct, "migrate", "--noinput", "--verbosity", "0")
     manage(direct, "collectstatic", "--noinput", "--verbosity", "0")
     if pooler():
-        wait_for(f"PgBouncer on 127.0.0.1:{PGBOUNCER_PORT}", lambda: port_open(PGBOUNCER_PORT), 15,
-                 "pgbouncer.log")
+        wait_for(f"PgBouncer on 127.0.0.1:{place.pgbouncer_port}", lambda: port_open(place.pgbouncer_port),
+                 15, logs / "pgbouncer.log")
     topology = servers.load()
     supervisorctl("start", "servers:*", check=False)
     for server in topology.servers:
         wait_for(f"{server.name} on 127.0.0.1:{server.internal_port}",
-                 lambda server=server: server_healthy(server), 60, f"{server.name}.log")
+                 lambda server=server: server_healthy(server), 60, logs / f"{server.name}.log")
     supervisorctl("start", "nginx", check=False)
     for port, _ in topology.http_ports():
-        wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, "nginx.log")
+        wait_for(f"nginx on 127.0.0.1:{port}", lambda port=port: healthy(port), 30, logs / "nginx.log")
     wait_for(f"nginx TLS on 127.0.0.1:{topology.production.tls_port}",
-             lambda: port_open(topology.production.tls_port), 30, "nginx.log")
-    print_urls(topology)
+             lambda: port_open(topology.production.tls_port), 30, logs / "nginx.log")
+    print_urls(topology, place)
 
 
-def print_urls(topology: servers.Topology) -> None:
+def print_urls(topology: servers.Topology, place: RunPlace) -> None:
     production = topology.production
-    print(f"\nThe stack is up (logs: {RUN / 'logs'}).")
+    print(f"\nThe stack is up (logs: {place.folder / 'logs'}).")
     print(f"  http://127.0.0.1:{production.port}/  production routing: HTTP -> {production.http.name}, "
           f"/ws/ -> {production.websocket.name}, /static/ -> nginx")
     print(f"  https://127.0.0.1:{production.tls_port}/  the same over TLS and HTTP/2 "
           f"(certificate: {certs.configured().certificate})")
     for server in topology.servers:
         print(f"  http://127.0.0.1:{server.port}/  {server.label}")
-    via = f" (the servers' through PgBouncer 127.0.0.1:{PGBOUNCER_PORT})" if pooler() else ""
-    print(f"  PostgreSQL 127.0.0.1:{PG_PORT}{via}, Redis 127.0.0.1:{REDIS_PORT}\n"
+    via = f" (the servers' through PgBouncer 127.0.0.1:{place.pgbouncer_port})" if pooler() else ""
+    print(f"  PostgreSQL 127.0.0.1:{place.pg_port}{via}, Redis 127.0.0.1:{place.redis_port}\n"
           "Stop it with `make local-down`.")
 
 
@@ -346,7 +376,7 @@ def down() -> None:
     if not supervisord_running():
         print("local run: nothing is running")
         return
-    pid = int((RUN / "supervisord.pid").read_text())
+    pid = int((run_place().folder / "supervisord.pid").read_text())
     supervisorctl("shutdown", check=False)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -362,7 +392,7 @@ def down() -> None:
 def foreground() -> None:
     """`make local`: up, then follow the logs until Ctrl-C, then down."""
     up()
-    logs = sorted(str(p) for p in (RUN / "logs").glob("*.log") if p.name != "supervisord.log")
+    logs = sorted(str(p) for p in (run_place().folder / "logs").glob("*.log") if p.name != "supervisord.log")
     follower = subprocess.Popen(["tail", "-n", "0", "-F", *logs])
     try:
         follower.wait()

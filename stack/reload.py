@@ -21,7 +21,7 @@ from .supervisor import Supervisor
 
 
 def master(server: Server) -> psutil.Process:
-    return psutil.Process(Supervisor(local.RUN).program_pid(server.name))
+    return psutil.Process(Supervisor(local.run_place().folder).program_pid(server.name))
 
 
 def workers(parent: psutil.Process) -> set[int]:
@@ -53,6 +53,6 @@ def reload(server: Server) -> None:
             print(f"{server.name}: replaced workers {sorted(old)} with {sorted(current)}")
             return
         time.sleep(0.2)
-    log = local.RUN / "logs" / f"{server.name}.log"
+    log = local.run_place().folder / "logs" / f"{server.name}.log"
     raise local.StackError(f"{server.name}: workers {sorted(old & workers(parent))} still running "
                            f"{timeout:.0f} s after the reload; see {log}")

@@ -237,9 +237,10 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, help="host run folder (default: LOCAL_RUN_DIR or .run)")
     args = parser.parse_args()
     if args.run_dir is None:
-        from stack.local import RUN
+        # Here only: the rest of running/ takes the folder from its caller (tests/loadtest/test_layout.py).
+        from stack import local
 
-        args.run_dir = RUN
+        args.run_dir = local.run_place().folder
     count = unpin_host(host_root_pid(args.run_dir))
     print(f"{count} threads of the host run in {args.run_dir} on CPUs {format_cpus(online_cpus())}")
 

@@ -93,7 +93,8 @@ def log_output(names: Iterable[str]) -> Iterator[dict[str, bytes]]:
     request's access-log line (a fixed wait would let a later traceback pass unseen).
     """
     topology = servers.load()
-    logs = {name: local.RUN / "logs" / f"{name}.log" for name in names}
+    folder = local.run_place().folder / "logs"
+    logs = {name: folder / f"{name}.log" for name in names}
     sizes = {name: log.stat().st_size for name, log in logs.items()}
     written: dict[str, bytes] = {}
     yield written

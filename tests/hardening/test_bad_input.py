@@ -189,7 +189,7 @@ TRAVERSALS = [
 
 
 def test_no_file_outside_static_is_served(topology, stack):
-    secrets = [path.read_bytes().strip() for path in (local.RUN / "secrets").glob("*")]
+    secrets = [path.read_bytes().strip() for path in (local.run_place().folder / "secrets").glob("*")]
     for port, _ in topology.http_ports():
         for path in TRAVERSALS:
             status, headers, body = raw_http(port, request(path))

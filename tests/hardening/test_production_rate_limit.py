@@ -26,7 +26,7 @@ STATIC_PATH, APP_PATH, APP_EVERY = "/favicon.ico", "/healthz", 20
 
 def running_limit() -> tuple[float, int]:
     """(requests a second, burst) of the production port, from the running nginx's config."""
-    site = (local.RUN / "nginx" / "site.conf").read_text()
+    site = (local.run_place().folder / "nginx" / "site.conf").read_text()
     rate = re.search(r"limit_req_zone \S+ zone=production:\S+ rate=(\d+)r/s;", site)
     burst = re.search(r"limit_req zone=production burst=(\d+)", site)
     assert rate and burst, "no limit_req for the production port in the running nginx config"

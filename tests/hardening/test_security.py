@@ -121,7 +121,7 @@ def rate_limited_nginx(stack, tmp_path, topology):
     site = render.substitute_tunables(site, {"NGINX_RATE_LIMIT": "5r/s", "NGINX_RATE_LIMIT_BURST": "5"})
     for port in [topology.production.port, *(server.port for server in topology.servers)]:
         site = site.replace(f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port + RATE_PORT_OFFSET};")
-    site = site.replace(f"alias {tmp_path}/static/", f"alias {local.RUN}/static/")
+    site = site.replace(f"alias {tmp_path}/static/", f"alias {local.run_place().folder}/static/")
     (tmp_path / "nginx").mkdir()
     (tmp_path / "nginx" / "nginx.conf").write_text(main_conf)
     (tmp_path / "nginx" / "site.conf").write_text(site)

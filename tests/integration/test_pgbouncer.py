@@ -85,8 +85,9 @@ def start_pgbouncer(folder: Path, port: int | None = None) -> Process:
         shutil.chown(folder, user)
         shutil.chown(password, user)
     port = port or free_port()
-    env = {"PATH": os.environ["PATH"], "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(local.PG_PORT),
-           "POSTGRES_USER": "app", "POSTGRES_PASSWORD_FILE": str(password),
+    env = {"PATH": os.environ["PATH"], "POSTGRES_HOST": "127.0.0.1",
+           "POSTGRES_PORT": str(local.run_place().pg_port), "POSTGRES_USER": "app",
+           "POSTGRES_PASSWORD_FILE": str(password),
            "PGBOUNCER_LISTEN_ADDR": "127.0.0.1", "PGBOUNCER_PORT": str(port),
            "PGBOUNCER_POOL_SIZE": str(POOL_SIZE), "PGBOUNCER_MAX_CLIENT_CONN": "200",
            "DB_POOL_TIMEOUT": str(POOL_TIMEOUT), "PGBOUNCER_RUN_DIR": str(folder)}
@@ -100,7 +101,7 @@ def start_pgbouncer(folder: Path, port: int | None = None) -> Process:
 def start_server(topology, name: str, pgbouncer_port: int, tmp: Path, **env: str) -> Process:
     server = topology[name]
     port = free_port()
-    url = local.postgres_url().replace(f":{local.PG_PORT}/", f":{pgbouncer_port}/")
+    url = local.postgres_url().replace(f":{local.run_place().pg_port}/", f":{pgbouncer_port}/")
     environment = {**local.app_environment(), **server.env, "SERVED_BY": name, "HOST": "127.0.0.1",
                    "PORT": str(port), "WEB_CONCURRENCY": "2", "DATABASE_URL": url,
                    "DB_POOLER": "pgbouncer", "DB_POOL_TIMEOUT": str(POOL_TIMEOUT), **env}
@@ -115,7 +116,7 @@ def start_server(topology, name: str, pgbouncer_port: int, tmp: Path, **env: str
 
 @pytest.fixture(scope="module")
 def pgbouncer(stack):
-    process = start_pgbouncer(local.RUN / "test-pgbouncer")
+    process = start_pgbouncer(local.run_place().folder / "test-pgbouncer")
     yield process
     process.stop(signal.SIGINT)
 
@@ -197,7 +198,7 @@ def assert_prompt_503s(ports: list[int]) -> list[float]:
 def test_a_full_pgbouncer_pool_answers_503_within_the_pool_timeout(pooled_servers, pgbouncer):
     """Every PostgreSQL connection PgBouncer may open is held in a transaction: the requests
     queue in PgBouncer, which gives up after DB_POOL_TIMEOUT; the app answers its JSON 503."""
-    url = local.postgres_url().replace(f":{local.PG_PORT}/", f":{pgbouncer.port}/")
+    url = local.postgres_url().replace(f":{local.run_place().pg_port}/", f":{pgbouncer.port}/")
     holders = [psycopg.connect(url, autocommit=False, prepare_threshold=None) for _ in range(POOL_SIZE)]
     try:
         for holder in holders:
@@ -212,7 +213,7 @@ def test_a_full_pgbouncer_pool_answers_503_within_the_pool_timeout(pooled_server
 def test_a_query_queued_in_pgbouncer_gives_up_after_the_pool_timeout(pgbouncer):
     """PgBouncer would queue it for 120 s (query_wait_timeout's default): a request whose pool
     check passed, but whose next query finds every PostgreSQL connection taken, would hang."""
-    url = local.postgres_url().replace(f":{local.PG_PORT}/", f":{pgbouncer.port}/")
+    url = local.postgres_url().replace(f":{local.run_place().pg_port}/", f":{pgbouncer.port}/")
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as queued:
         holders = [psycopg.connect(url, autocommit=False, prepare_threshold=None) for _ in range(POOL_SIZE)]
         try:
@@ -238,5 +239,5 @@ def test_pgbouncer_down_answers_503_within_the_pool_timeout(pooled_servers, pgbo
     try:
         print("\nPgBouncer stopped:", assert_prompt_503s([p.port for p in pooled_servers]))
     finally:
-        pgbouncer.popen = start_pgbouncer(local.RUN / "test-pgbouncer", pgbouncer.port).popen
+        pgbouncer.popen = start_pgbouncer(local.run_place().folder / "test-pgbouncer", pgbouncer.port).popen
     assert {status for status, _ in hammer([p.port for p in pooled_servers], requests=30)} == {200}

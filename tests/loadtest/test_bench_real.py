@@ -36,7 +36,7 @@ CAN_PIN = len(os.sched_getaffinity(0)) >= 2
 def host_run(stack):
     if stack.name != "host":
         pytest.skip("pins and measures the host run; the container stack has its own CPU accounting")
-    return pinning.host_root_pid(local.RUN)
+    return pinning.host_root_pid(local.run_place().folder)
 
 
 def affinities(root_pid: int) -> dict[int, set[int]]:

@@ -28,7 +28,7 @@ def test_the_bench_imports_matplotlib_only_to_draw_the_report():
 
 
 def test_measuring_and_running_take_the_host_run_folder_from_their_caller():
-    # stack.local reads LOCAL_RUN_DIR and friends when imported: a caller's folder must win.
+    # They are given the host run's folder (the bench's, a test's own), never look it up themselves.
     packages = [path for name in ("measuring", "running") for path in (ROOT / "loadtest" / name).glob("*.py")]
     modules = [f"loadtest.{p.parent.name}.{p.stem}" for p in packages if p.stem != "__init__"]
     assert "stack.local" not in imported_after("\n".join(f"import {module}" for module in modules))

@@ -28,7 +28,7 @@ def test_run_id_is_the_same_in_every_interpreter(tmp_path):
 def test_program_pids_come_from_the_host_runs_supervisord(stack):
     if stack.name != "host":
         pytest.skip("the host run's supervisord")
-    supervisor = Supervisor(local.RUN)
+    supervisor = Supervisor(local.run_place().folder)
     root = supervisor.pid()
     for name in ("gunicorn", "gunicorn-gthread", "nginx"):  # one name the prefix of another; one ungrouped
         process = psutil.Process(supervisor.program_pid(name))

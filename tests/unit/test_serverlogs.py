@@ -1,6 +1,5 @@
 """The end-of-session log check (tests/serverlogs.py) finds a traceback written during the session."""
 
-from stack import local
 from tests import serverlogs
 
 CLOSED = "RuntimeError: unable to perform operation on <TCPTransport>; the handler is closed"
@@ -22,7 +21,7 @@ Traceback (most recent call last):
 
 
 def test_a_traceback_written_during_the_session_is_found_with_its_exception(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RUN", tmp_path)
+    monkeypatch.setenv("LOCAL_RUN_DIR", str(tmp_path))
     (tmp_path / "logs").mkdir()
     log = tmp_path / "logs" / "gunicorn-asgi.log"
     log.write_text("Traceback (most recent call last):\nValueError: from an earlier session\n")
@@ -38,7 +37,7 @@ def test_a_traceback_written_during_the_session_is_found_with_its_exception(tmp_
 
 
 def test_an_allowed_traceback_passes_and_a_rotated_log_is_read_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(local, "RUN", tmp_path)
+    monkeypatch.setenv("LOCAL_RUN_DIR", str(tmp_path))
     (tmp_path / "logs").mkdir()
     log = tmp_path / "logs" / "hypercorn.log"
     log.write_text("x" * 10_000)

@@ -76,7 +76,8 @@ def _any_bound(flags: list[bool | None]) -> bool | None:
 
 @dataclass
 class Summary:
-    """One scenario x server over its runs: medians, with rps spread as min..max."""
+    """One scenario x server over its runs: medians, with the spread of rps and of requests per
+    server CPU second as min..max."""
 
     scenario: str
     server: str
@@ -85,6 +86,10 @@ class Summary:
     rps: float | None
     rps_min: float | None
     rps_max: float | None
+    # A paced cell (the WebSocket ones) offers the same rate every run: its rps cannot show the
+    # noise in what it is judged by, the server CPU it took.
+    per_cpu_min: float | None
+    per_cpu_max: float | None
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -101,9 +106,18 @@ class Summary:
     @property
     def spread_pct(self) -> float | None:
         """(max - min) / median of rps, in percent: how far to trust a difference between servers."""
-        if not self.rps or self.rps_min is None or self.rps_max is None:
-            return None
-        return 100 * (self.rps_max - self.rps_min) / self.rps
+        return _spread(self.rps, self.rps_min, self.rps_max)
+
+    @property
+    def per_cpu_spread_pct(self) -> float | None:
+        """(max - min) / median of requests per server CPU second, in percent."""
+        return _spread(self.req_per_server_cpu_s, self.per_cpu_min, self.per_cpu_max)
+
+
+def _spread(median: float | None, low: float | None, high: float | None) -> float | None:
+    if not median or low is None or high is None:
+        return None
+    return 100 * (high - low) / median
 
 
 MEDIAN_FIELDS = (
@@ -126,6 +140,7 @@ def summarize_runs(cells: list[CellResult]) -> list[Summary]:
     summaries = []
     for (scenario, server), runs in groups.items():
         rates = [c.rps for c in runs if c.rps is not None]
+        per_cpu = [c.req_per_server_cpu_s for c in runs if c.req_per_server_cpu_s is not None]
         summaries.append(
             Summary(
                 scenario=scenario,
@@ -135,6 +150,8 @@ def summarize_runs(cells: list[CellResult]) -> list[Summary]:
                 rps=_median(rates),
                 rps_min=min(rates) if rates else None,
                 rps_max=max(rates) if rates else None,
+                per_cpu_min=min(per_cpu) if per_cpu else None,
+                per_cpu_max=max(per_cpu) if per_cpu else None,
                 failures=sum(c.failures for c in runs),
                 loadgen_bound=_any_bound([c.loadgen_bound for c in runs]),
                 valid=all(c.valid for c in runs),

@@ -35,7 +35,9 @@ METRICS = [
      "server. Well above 1: Locust was the limit, and that server's Locust rps is a floor (requests "
      "per server CPU second holds either way)."),
     ("spread", "with several runs per cell: min–max rps and (max − min) / median. A difference smaller "
-     "than both cells' spread is noise."),
+     "than both cells' spread is noise. The pick judges a margin by the spread of the figure it "
+     "compares: requests per server CPU second where that is the measure (a paced WebSocket cell's "
+     "rps never varies)."),
     ("clients held", "capacity cells: the most members one chat room held while a broadcast reached "
      "the last of them within the bound (p95), with the load client's own ceiling measured beside it."),
     ("sustained rps", "`http_capacity` cells: the highest offered rate a server held on a fixed "

@@ -27,14 +27,19 @@ class Metric:
     unit: str  # in a heat-map column
     read: Callable[[Summary], float | None]
     websocket: bool  # ratios to the WebSocket baseline
+    # (max - min) / median over a cell's runs of what `read` reads, in percent; None: not judged
+    spread: Callable[[Summary], float | None] = lambda s: None
 
 
 METRICS = {
-    "sync": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False),
-    "async": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False),
-    "waiting": Metric("requests per second at equal users", "rps", lambda s: s.rps, False),
+    "sync": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False,
+                   lambda s: s.per_cpu_spread_pct),
+    "async": Metric("requests per server CPU second", "req/CPU s", lambda s: s.req_per_server_cpu_s, False,
+                    lambda s: s.per_cpu_spread_pct),
+    "waiting": Metric("requests per second at equal users", "rps", lambda s: s.rps, False,
+                      lambda s: s.spread_pct),
     "websocket": Metric("round trips or deliveries per server CPU second", "req/CPU s",
-                        lambda s: s.req_per_server_cpu_s, True),
+                        lambda s: s.req_per_server_cpu_s, True, lambda s: s.per_cpu_spread_pct),
     "capacity": Metric("clients held in one room", "clients", lambda s: s.extra.get("clients_held"), True),
     "rate": Metric("highest rate held within the p99 SLO, open loop", "rps at SLO",
                    lambda s: s.extra.get("sustained_rps"), False),
@@ -417,7 +422,7 @@ class Recommendation:
     figure: float  # its ratio to the baseline (geometric mean over the workload's families)
     runner_up: str | None
     margin: float | None  # server's figure / the runner-up's
-    noise_pct: float | None  # the widest rps spread (max - min) / median of either's cells; None: one run
+    noise_pct: float | None  # the widest spread of the workload's figures in either's cells; None: one run
     beyond_noise: bool | None  # None when there is no spread to judge by
     families: tuple[str, ...]
 
@@ -441,9 +446,12 @@ class Recommendation:
 
 
 def _noise_pct(cells: Cells, families: tuple[str, ...], servers: tuple[str, ...]) -> float | None:
-    cells_of = [cells.get(name, server) for family in families for name in cells.in_family(family)
-                for server in servers]
-    spreads = [c.spread_pct for c in cells_of if c is not None and c.runs > 1 and c.spread_pct is not None]
+    """The widest spread over runs of the very figure each family is judged by (a paced WebSocket
+    cell's rps never varies; the server CPU it took does)."""
+    spreads = [METRICS[family].spread(cell) for family in families for name in cells.in_family(family)
+               for server in servers
+               if (cell := cells.get(name, server)) is not None and cell.runs > 1]
+    spreads = [spread for spread in spreads if spread is not None]
     return max(spreads) if spreads else None
 
 

@@ -47,7 +47,8 @@ RAMP_CHARTS = {
 PICK_NOTE = (
     "From this run's numbers: each workload by its families' figures above (mixed: one server for sync "
     "views, waits and WebSockets, so an ASGI server), the margin over the runner-up, and whether it is "
-    "wider than the widest spread (max - min over runs) of either's cells."
+    "wider than the widest spread (max - min over runs) of either's cells, in the figure each family is "
+    "judged by."
 )
 
 

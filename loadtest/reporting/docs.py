@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -278,32 +279,28 @@ def render(text: str, src: Sources, doc: Path) -> str:
             raise SystemExit(f"make docs: {doc.relative_to(ROOT)} asks for region {name!r}; known: "
                              f"{', '.join(RENDERERS)}, and {FULL}-<any of them> for the full profile's run")
         if not of_full:
-            return f"{match.group(1)}{RENDERERS[base](src, doc)}\n{match.group(4)}"
-        if src.full is None:
-            missing = (f"No full-profile run is committed in `{link(doc, src.run / FULL)}/`: "
-                       "`make bench PROFILE=full` writes one (see [benchmarks]"
-                       f"({link(doc, ROOT / 'docs' / 'benchmarks.md')})).")
-            return f"{match.group(1)}{missing}\n{match.group(4)}"
-        return f"{match.group(1)}{RENDERERS[base](src.full, doc)}\n{match.group(4)}"
+            body = RENDERERS[base](src, doc)
+        elif src.full is None:
+            body = (f"No full-profile run is committed in `{link(doc, src.run / FULL)}/`: "
+                    "`make bench PROFILE=full` writes one (see [benchmarks]"
+                    f"({link(doc, ROOT / 'docs' / 'benchmarks.md')})).")
+        else:
+            body = RENDERERS[base](src.full, doc)
+        return f"{match.group(1)}{body}\n{match.group(4)}"
 
     return REGION.sub(fill, text)
 
 
 def redrawn_report(run: Path) -> dict[Path, bytes]:
     """A run's report, drawn again from its results.json: what its committed report must be."""
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"make-docs-{os.getpid()}"
-    scratch.mkdir(parents=True)
-    try:
+    with tempfile.TemporaryDirectory(prefix="make-docs-") as folder:
+        scratch = Path(folder)
         for name in ("results.json", "samples.json"):
             if (run / name).exists():
                 (scratch / name).write_bytes((run / name).read_bytes())
         report.write(scratch)
         return {run / p.relative_to(scratch): p.read_bytes()
                 for p in sorted(scratch.rglob("*")) if p.is_file()}
-    finally:
-        for p in sorted(scratch.rglob("*"), reverse=True):
-            p.rmdir() if p.is_dir() else p.unlink()
-        scratch.rmdir()
 
 
 def outputs(src: Sources) -> dict[Path, bytes]:

@@ -54,6 +54,11 @@ class RunPlace:
     # PgBouncer, where DB_POOLER=pgbouncer puts it between the servers and PostgreSQL.
     pgbouncer_port: int = 64329
 
+    @property
+    def logs(self) -> Path:
+        """Every program's log, one file each (supervisord writes them)."""
+        return self.folder / "logs"
+
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> RunPlace:
         default = cls()
@@ -324,7 +329,7 @@ def check_same_pooler(place: RunPlace) -> None:
 def up() -> None:
     binaries = find_binaries()
     place = run_place()
-    logs = place.folder / "logs"
+    logs = place.logs
     logs.mkdir(parents=True, exist_ok=True)
     check_same_pooler(place)
     init_postgres(binaries, place)
@@ -392,7 +397,7 @@ def down() -> None:
 def foreground() -> None:
     """`make local`: up, then follow the logs until Ctrl-C, then down."""
     up()
-    logs = sorted(str(p) for p in (run_place().folder / "logs").glob("*.log") if p.name != "supervisord.log")
+    logs = sorted(str(p) for p in run_place().logs.glob("*.log") if p.name != "supervisord.log")
     follower = subprocess.Popen(["tail", "-n", "0", "-F", *logs])
     try:
         follower.wait()

@@ -53,6 +53,6 @@ def reload(server: Server) -> None:
             print(f"{server.name}: replaced workers {sorted(old)} with {sorted(current)}")
             return
         time.sleep(0.2)
-    log = local.run_place().folder / "logs" / f"{server.name}.log"
+    log = local.run_place().logs / f"{server.name}.log"
     raise local.StackError(f"{server.name}: workers {sorted(old & workers(parent))} still running "
                            f"{timeout:.0f} s after the reload; see {log}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from stack import local
 
@@ -28,21 +27,16 @@ class Found:
     excerpt: str
 
 
-def logs_folder() -> Path:
-    """The host run's log folder, wherever LOCAL_RUN_DIR puts it now."""
-    return local.run_place().folder / "logs"
-
-
 def log_sizes() -> dict[str, int]:
     """Where each log of the host run ends now (none before the first `up`)."""
-    folder = logs_folder()
+    folder = local.run_place().logs
     return {log.name: log.stat().st_size for log in folder.glob("*.log")} if folder.exists() else {}
 
 
 def written_since(sizes: dict[str, int]) -> dict[str, str]:
     """What each log got after `sizes`; all of a log that is new or was rotated meanwhile."""
     written = {}
-    for log in logs_folder().glob("*.log"):
+    for log in local.run_place().logs.glob("*.log"):
         start = sizes.get(log.name, 0)
         with log.open("rb") as file:
             if file.seek(0, 2) < start:
@@ -77,5 +71,5 @@ def unexpected(sizes: dict[str, int]) -> list[Found]:
 
 def report(found: list[Found]) -> str:
     shown = "\n\n".join(f"--- {item.log}: {item.exception}\n{item.excerpt}" for item in found[:5])
-    return (f"{len(found)} traceback(s) in the host run's logs ({logs_folder()}) that no entry "
+    return (f"{len(found)} traceback(s) in the host run's logs ({local.run_place().logs}) that no entry "
             f"of tests/serverlogs.py ALLOWED explains:\n{shown}")

@@ -93,8 +93,7 @@ def log_output(names: Iterable[str]) -> Iterator[dict[str, bytes]]:
     request's access-log line (a fixed wait would let a later traceback pass unseen).
     """
     topology = servers.load()
-    folder = local.run_place().folder / "logs"
-    logs = {name: folder / f"{name}.log" for name in names}
+    logs = {name: local.run_place().logs / f"{name}.log" for name in names}
     sizes = {name: log.stat().st_size for name, log in logs.items()}
     written: dict[str, bytes] = {}
     yield written

@@ -26,6 +26,11 @@ import pytest
 from stack import certs, local, servers
 from stack.servers import ROOT
 
+# For a test that starts servers of its own beside the host run's PostgreSQL and Redis: the host
+# suite runs it; the container suites, which go through the same folders, have no host-run
+# database to use.
+HOST_RUN_ONLY = pytest.mark.skipif(os.environ.get("STACK", "host") != "host",
+                                   reason="runs against the host run's services")
 
 class HostRun:
     """The host run under supervisord (`make local-up`)."""

@@ -18,11 +18,8 @@ import websocket
 
 from stack import local
 from stack.servers import ROOT
+from tests.stacks import HOST_RUN_ONLY
 
-# Its own servers beside the host run's PostgreSQL and Redis: the host suite runs it; the container
-# suite, which goes through the same folder, has no host-run database to use.
-HOST_RUN_ONLY = pytest.mark.skipif(os.environ.get("STACK", "host") != "host",
-                                   reason="runs against the host run's services")
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stack"), HOST_RUN_ONLY]
 
 DEMO_PATHS = ["/", "/plaintext", "/plaintext/async", "/json", "/json/async", "/db", "/queries",

@@ -25,11 +25,8 @@ import pytest
 
 from stack import local
 from stack.servers import ROOT
+from tests.stacks import HOST_RUN_ONLY
 
-# Its own servers beside the host run's PostgreSQL and Redis: the host suite runs it; the container
-# suite, which goes through the same folder, has no host-run database to use.
-HOST_RUN_ONLY = pytest.mark.skipif(os.environ.get("STACK", "host") != "host",
-                                   reason="runs against the host run's services")
 pytestmark = HOST_RUN_ONLY
 
 POOL_SIZE = 4  # PgBouncer's connections to PostgreSQL: far fewer than the servers' 2 x 2 x 8

@@ -128,6 +128,9 @@ FLOOD_MAX_MESSAGES = 30_000  # 120 MB
 # The echo flood is judged on what got through, not on how fast: on a busy machine the client
 # fills the buffers later (it took more than 3 s there), not less. This only bounds the loop.
 FLOOD_SECONDS = 30
+# How long each step of another client's visit may wait right after a flood: the bound of a
+# hang, not a speed target.
+OTHER_CLIENT_TIMEOUT = 5
 # The chat flood's bound is the rate limit's window: what the room may hear from the flooder.
 CHAT_FLOOD_SECONDS = 3
 
@@ -177,17 +180,18 @@ def test_a_flooding_client_is_throttled_and_others_are_served(topology):
         before = tree_rss(server)
         sent, ending = flood(port)
         grown = (tree_rss(server) - before) / 2**20
-        # Another client on the same port, right after: served promptly.
+        # Another client on the same port, right after: served, where a stuck server would
+        # leave it waiting. Each step's own timeout is the bound: a wait is a failure.
         started = time.monotonic()
-        other = open_socket(port, "/ws/echo/", timeout=5)
+        other = open_socket(port, "/ws/echo/", timeout=OTHER_CLIENT_TIMEOUT)
         other.send(json.dumps({"n": 1}))
         assert json.loads(other.recv()) == {"n": 1}, port
         other.close()
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        healthz = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=OTHER_CLIENT_TIMEOUT)
+        assert healthz.status_code == 200
         answered = time.monotonic() - started
         report[server] = f"sent {sent} x 4 KB, {ending}, RSS +{grown:.0f} MiB, " \
                          f"other client answered in {answered:.2f} s"
-        assert answered < 5, (server, answered)
         if "no-ws-backpressure" in TOPOLOGY[server].quirks:
             assert grown < 250, (server, grown)
         else:
@@ -227,6 +231,8 @@ def test_a_client_that_stops_reading_is_pinged_without_a_traceback(topology):
 CALM_TIMEOUT = 15
 CHAT_BURST = settings.WS_CHAT_BURST
 CHAT_RATE = settings.WS_CHAT_RATE
+# The window the channels' peak is watched in while the pile fans out. A window, not an event to
+# wait for: what waits for the member that never reads stays waiting, in Redis on a stock layer.
 SETTLE_SECONDS = 5
 CHANNEL_CAPACITY = settings.CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
 # How long the room may take to hear a marker sent after the flood: waited for, this only bounds it.

@@ -131,14 +131,14 @@ def test_rolling_update_under_load_drops_nothing(stack, topology):
     server = topology.production.http
     before = stack.wait_replicas(server.name, REPLICAS)
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50", max_seconds=240) as load:
-        time.sleep(2)
+        load.answered(REPLICAS * 2)
         started = time.monotonic()
         # --force: a new task for every replica, one at a time, start-first (stack/swarm.py).
         stack.run(["docker", "service", "update", "--force", "--detach=false", stack.service(server.name)],
                   timeout=240)
         took = time.monotonic() - started
         after = stack.wait_replicas(server.name, REPLICAS)
-        time.sleep(2)
+        load.answered(REPLICAS * 2)  # the new tasks serve, not only run
     print(f"\nrolling update of {server.name} ({REPLICAS} replicas, start-first) in {took:.0f} s "
           f"under load: {dict(load.statuses)}, slowest {load.slowest:.2f} s")
     assert not before & after, "the update left an old task running"
@@ -154,7 +154,7 @@ def test_killed_replica_is_replaced_and_no_request_fails(stack, topology):
     victim_task = victim["Config"]["Labels"]["com.docker.swarm.task.id"]
     nginx_before = {container["Id"] for container in stack.containers("nginx")}
     with Load(f"http://127.0.0.1:{server.port}/wait/async?ms=50", max_seconds=240) as load:
-        time.sleep(2)
+        load.answered(REPLICAS * 2)
         # SIGKILL, as the OOM killer or a lost node would: no graceful shutdown at all.
         stack.run(["docker", "kill", victim["Id"]])
         killed_at = time.monotonic()
@@ -164,7 +164,7 @@ def test_killed_replica_is_replaced_and_no_request_fails(stack, topology):
             time.sleep(0.5)
         after = stack.wait_replicas(server.name, REPLICAS, timeout=180)
         replaced_in = time.monotonic() - killed_at
-        time.sleep(2)
+        load.answered(REPLICAS * 2)
     print(f"\nkilled one of {REPLICAS} {server.name} replicas under load: {dict(load.statuses)}, "
           f"replaced in {replaced_in:.0f} s, slowest request {load.slowest:.2f} s")
     # Refused connections mean nginx itself was away, which is not what this test is about.

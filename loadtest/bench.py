@@ -39,7 +39,7 @@ from loadtest.running.budgets import budgets, server_affinity_note
 from loadtest.running.cells import Settings, run_cell
 from loadtest.running.progress import Progress, cell_summary
 from loadtest.running.store import keep_samples, save
-from loadtest.scenarios.catalog import Scenario, by_name
+from loadtest.scenarios.catalog import Scenario, by_name, is_kind, of_kind
 from loadtest.scenarios.profiles import PROFILES, Cell, Profile, estimate_s, fit_measure_s, in_profile, plan
 from stack import local
 from stack import servers as stack_servers
@@ -75,7 +75,7 @@ def client_ceiling(profile, server_cpus: set[int], raw: Path) -> dict:
 
 def http_ceiling(profile, scenarios, server_cpus: set[int], raw: Path) -> dict:
     """The open-loop client's own ramp against the reference HTTP server, once per run, first."""
-    scenario = next(s for s in scenarios if s.kind == "http_capacity")
+    scenario = of_kind(scenarios, "http_capacity")[0]
 
     def show(step) -> None:
         print(f"  open-loop client ceiling: {step.offered_rps:,.0f} rps p99 {step.p99_ms or 0:.1f} ms, "
@@ -254,7 +254,7 @@ def interrupt(signum, frame):
 
 
 def run_plan(run: BenchRun) -> int:
-    needs_wrk = any(cell.scenario.kind == "wrk" for cell in run.cells)
+    needs_wrk = any(is_kind(cell.scenario, "wrk") for cell in run.cells)
     if needs_wrk and not wrk.available():
         run.notes.append("wrk is not installed: the plaintext_wrk cells fail")
     settings = Settings(
@@ -319,10 +319,10 @@ def run_plan(run: BenchRun) -> int:
             print(f"bench: the Locust workers: {error}", file=sys.stderr)
             return 2  # main() gives the server side its CPUs back
     try:
-        if any(cell.scenario.kind == "ws_capacity" for cell in run.cells):
+        if any(is_kind(cell.scenario, "ws_capacity") for cell in run.cells):
             meta["client_ceiling"] = client_ceiling(run.profile, run.server_cpus, run.out / "raw")
             print(f"note: {ceiling_sentence(meta['client_ceiling'])}", file=sys.stderr)
-        if any(cell.scenario.kind == "http_capacity" for cell in run.cells):
+        if any(is_kind(cell.scenario, "http_capacity") for cell in run.cells):
             meta["http_ceiling"] = http_ceiling(run.profile, run.scenarios, run.server_cpus, run.out / "raw")
             settings = replace(settings, http_ceiling_rps=meta["http_ceiling"].get("sustained_rps"))
             print(f"note: {http_ceiling_sentence(meta['http_ceiling'])}", file=sys.stderr)

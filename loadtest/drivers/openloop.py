@@ -251,6 +251,8 @@ async def step(client: Client, rate: float, args: argparse.Namespace) -> Step:
 async def recovered(client: Client, slo_ms: float) -> bool:
     """After a failed step: the server answers (rightly or not) within the SLO again, its backlog gone."""
     client.reset()
+    # Not polling.poll_until: each look is a probe awaited on this event loop, which its synchronous
+    # wait would block (and an async done() returns a coroutine, always true).
     deadline = time.monotonic() + RECOVERY_S
     while time.monotonic() < deadline:
         await asyncio.sleep(PROBE_GAP_S)

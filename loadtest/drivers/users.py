@@ -15,7 +15,7 @@ from locust import FastHttpUser, User, constant, constant_pacing, task
 from loadtest.drivers import checks, ws_client
 from loadtest.drivers.chat_room import ChatRoom
 from loadtest.polling import poll_until
-from loadtest.scenarios.catalog import Scenario
+from loadtest.scenarios.catalog import Scenario, is_kind
 
 RECEIVE_TIMEOUT_S = 1.0  # how long a receive may block before the user's loop comes round again
 RECONNECT_PAUSE_S = 1.0  # after a failed handshake, so a refusing server is not hammered
@@ -220,11 +220,11 @@ def user_class(scenario: Scenario, expected_server: str | None = None) -> type[U
         "abstract": False,
         **scenario.params,
     }
-    if scenario.kind == "sse":
+    if is_kind(scenario, "sse"):
         attributes["sse_events"] = attributes.pop("events")
     if "pacing_s" in attributes:
         attributes["wait_time"] = constant_pacing(attributes.pop("pacing_s"))
-    if scenario.kind == "ws_chat":
+    if is_kind(scenario, "ws_chat"):
         attributes["room"] = ChatRoom("locust")  # the UI's room; the bench's chat cell is drivers/wsload
         attributes["path"] = scenario.path.format(room=attributes["room"].name)
         attributes.pop("grace_s")

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from loadtest.model.results import Summary  # noqa: E402
+from loadtest.scenarios.catalog import of_kind  # noqa: E402
 
 PANEL_HEIGHT = 0.5  # inches per server row
 
@@ -99,7 +100,7 @@ def distribution_chart(name: str, samples: dict[str, list[float]], palette: dict
 
 def capacity_chart(summaries: list[Summary], palette: dict[str, str]):
     """Broadcast p95 against clients connected, with the bound that ends the ramp."""
-    ramps = [s for s in summaries if s.kind == "ws_capacity" and s.extra.get("steps")]
+    ramps = [s for s in of_kind(summaries, "ws_capacity") if s.extra.get("steps")]
     if not ramps:
         return None
     figure, ax = plt.subplots(figsize=(4.0, 3.0))
@@ -126,7 +127,7 @@ def capacity_chart(summaries: list[Summary], palette: dict[str, str]):
 
 def open_loop_chart(summaries: list[Summary], palette: dict[str, str]):
     """p50 and p99 against offered load, every server: the curve where each one turns up."""
-    ramps = [s for s in summaries if s.kind == "http_capacity" and s.extra.get("steps")]
+    ramps = [s for s in of_kind(summaries, "http_capacity") if s.extra.get("steps")]
     if not ramps:
         return None
     figure, ax = plt.subplots(figsize=(4.0, 3.2))

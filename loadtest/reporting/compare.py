@@ -22,7 +22,7 @@ from pathlib import Path
 
 from loadtest.model.results import CellResult
 from loadtest.reporting.report import STYLE
-from loadtest.scenarios.catalog import KINDS
+from loadtest.scenarios.catalog import KINDS, is_kind
 
 # (field, label, higher is better)
 MEASURES = (
@@ -84,7 +84,7 @@ def refusals(a: Run, b: Run) -> list[str]:
     reasons += _differences("scenario setting", a.meta, b.meta, WINDOW)
     reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
                             b.meta.get("profile_settings") or {}, PROFILE_LOAD)
-    if any(runs[0].kind == "http_capacity" for key, runs in a.cells.items() if key in b.cells):
+    if any(is_kind(runs[0], "http_capacity") for key, runs in a.cells.items() if key in b.cells):
         reasons += _differences("scenario setting", a.meta.get("profile_settings") or {},
                                 b.meta.get("profile_settings") or {}, OPEN_LOOP_LOAD)
     scenarios_a, scenarios_b = a.meta.get("scenarios") or {}, b.meta.get("scenarios") or {}

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from loadtest.model.results import Summary
 from loadtest.reporting.lineup import Lineup
-from loadtest.scenarios.catalog import SCENARIOS
+from loadtest.scenarios.catalog import SCENARIOS, is_kind, of_kind
 
 WRK_FLOOR_RATIO = 1.25  # wrk / Locust above this: Locust, not the server, set the plaintext rate
 
@@ -210,7 +210,7 @@ def _refusals(cells: Cells) -> str | None:
     for name in cells.scenarios:
         for server in cells.lineup.names:
             cell = cells.get(name, server)
-            if cell is not None and cell.kind == "ws_handshake":
+            if cell is not None and is_kind(cell, "ws_handshake"):
                 got = cell.extra.get("answers", {})
                 # One kind of answer: what it was, not how many attempts fitted the window.
                 answers[server] = (f"{next(iter(got))}, every attempt" if len(got) == 1
@@ -241,9 +241,10 @@ def websocket_story(cells: Cells) -> str | None:
                 f"of the ASGI servers, **{ranked[0][0]}** carried the same paced load on the least server "
                 f"CPU ({times(ranked[0][1])} {base}'s {METRICS['websocket'].name})"
             )
-        chats = [cells.get(name, s) for name in names for s in asgi if cells.get(name, s) is not None]
-        lost = {c.server: c.extra["lost"] for c in chats if c.kind == "ws_chat" and c.extra.get("lost")}
-        if any(c.kind == "ws_chat" for c in chats):
+        measured = [cells.get(name, s) for name in names for s in asgi if cells.get(name, s) is not None]
+        chats = of_kind(measured, "ws_chat")
+        lost = {c.server: c.extra["lost"] for c in chats if c.extra.get("lost")}
+        if chats:
             parts.append(
                 "chat messages lost: " + ", ".join(f"{s} {_fmt(n)}" for s, n in lost.items())
                 if lost else "no chat message lost"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loadtest.model.results import Summary
-from loadtest.scenarios.catalog import KINDS, SCENARIOS
+from loadtest.scenarios.catalog import KINDS, SCENARIOS, of_kind
 
 
 @dataclass
@@ -143,8 +143,7 @@ def chat_table(summaries: list[Summary]) -> Table | None:
             fmt(s.extra.get("lost")),
             fmt(s.p95_ms, 1),
         ]
-        for s in summaries
-        if s.kind == "ws_chat"
+        for s in of_kind(summaries, "ws_chat")
     ]
     if not rows:
         return None
@@ -179,8 +178,7 @@ def capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Tab
             s.extra.get("stopped_because", ""),
             validity(s),
         ]
-        for s in summaries
-        if s.kind == "ws_capacity"
+        for s in of_kind(summaries, "ws_capacity")
     ]
     if not rows:
         return None
@@ -206,8 +204,7 @@ def capacity_steps_table(summaries: list[Summary]) -> Table | None:
             fmt(step.get("loadgen_demand_pct")),
             {True: "NO: load generator bound", None: "unknown"}.get(step.get("loadgen_bound"), "yes"),
         ]
-        for s in summaries
-        if s.kind == "ws_capacity"
+        for s in of_kind(summaries, "ws_capacity")
         for step in s.extra.get("steps", [])
     ]
     if not rows:
@@ -236,6 +233,7 @@ def http_ceiling_sentence(ceiling: dict | None) -> str:
 
 
 def http_capacity_table(summaries: list[Summary], ceiling: dict | None = None) -> Table | None:
+    ramps = of_kind(summaries, "http_capacity")
     rows = [
         [
             s.server,
@@ -245,12 +243,11 @@ def http_capacity_table(summaries: list[Summary], ceiling: dict | None = None) -
             s.extra.get("stopped_because", ""),
             validity(s),
         ]
-        for s in summaries
-        if s.kind == "http_capacity"
+        for s in ramps
     ]
     if not rows:
         return None
-    slo = next(s.extra.get("slo_ms") for s in summaries if s.kind == "http_capacity")
+    slo = ramps[0].extra.get("slo_ms")
     headers = ["server", "sustained rps", "p50 ms there", "p99 ms there", "ramp stopped because", "valid"]
     note = (f"The highest offered rate whose p99 stayed within {fmt(slo)} ms with no error and nothing left "
             "unanswered, requests on a fixed schedule and timed from it (open loop). "
@@ -273,8 +270,7 @@ def http_steps_table(summaries: list[Summary]) -> Table | None:
             fmt(step.get("loadgen_demand_pct")),
             {True: "NO: load generator bound", None: "unknown"}.get(step.get("loadgen_bound"), "yes"),
         ]
-        for s in summaries
-        if s.kind == "http_capacity"
+        for s in of_kind(summaries, "http_capacity")
         for step in s.extra.get("steps", [])
     ]
     if not rows:
@@ -289,10 +285,9 @@ def http_steps_table(summaries: list[Summary]) -> Table | None:
 
 def handshake_table(summaries: list[Summary]) -> Table | None:
     rows = []
-    for s in summaries:
-        if s.kind == "ws_handshake":
-            answers = "; ".join(f"{kind} × {count}" for kind, count in s.extra.get("answers", {}).items())
-            rows.append([s.server, answers or "–"])
+    for s in of_kind(summaries, "ws_handshake"):
+        answers = "; ".join(f"{kind} × {count}" for kind, count in s.extra.get("answers", {}).items())
+        rows.append([s.server, answers or "–"])
     if not rows:
         return None
     return Table("WebSocket handshake against WSGI servers", ["server", "answers (attempts)"], rows)

@@ -26,6 +26,7 @@ from loadtest.measuring.recorder import Recorder
 from loadtest.measuring.server_cpu import CpuMeter
 from loadtest.measuring.window import Window
 from loadtest.model.results import CellResult, per_cpu_second
+from loadtest.scenarios.catalog import is_kind
 from loadtest.scenarios.profiles import Cell, Profile
 
 
@@ -141,7 +142,7 @@ def run_locust_cell(
         recorder.recording = False
         write_locust_csvs(env, settings.csv_dir / cell.key)
         extra = {}
-        if scenario.kind == "ws_handshake":
+        if is_kind(scenario, "ws_handshake"):
             answers = {kind.split(": ", 1)[1]: count for kind, count in recorder.failures.items()}
             extra["answers"] = {**({"accepted (HTTP 101)": recorder.ok} if recorder.ok else {}), **answers}
         if runner.exceptions:

@@ -7,10 +7,10 @@ module imports no Locust so that it can be read without gevent's monkey-patching
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 BOTH = frozenset({"wsgi", "asgi"})
 ASGI = frozenset({"asgi"})
@@ -65,6 +65,26 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("http_capacity", "rate", "http_users", figure="sustained_rps", figure_label="sustained rps",
          ramp_deadline=lambda profile: profile.http_ramp.deadline_s),
 )}
+
+T = TypeVar("T")
+
+
+def _known(name: str) -> str:
+    # A misspelt name would match no item and quietly drop a table, a chart or a runner.
+    if name not in KINDS:
+        raise KeyError(f"unknown kind {name!r}; known: {list(KINDS)}")
+    return name
+
+
+def is_kind(item: Any, name: str) -> bool:
+    """Whether item (a scenario, a cell's result, a summary: anything with a kind) is of kind name."""
+    return item.kind == _known(name)
+
+
+def of_kind(items: Iterable[T], name: str) -> list[T]:
+    """The items of kind name, in their order; name is checked even when there are none."""
+    name = _known(name)
+    return [item for item in items if item.kind == name]
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ def compose(*args: str) -> str:
 
 def containers_up(port: int) -> bool:
     """This checkout's Compose stack running, and its nginx answering where it is published."""
-    if not (ROOT / ".env").exists():  # Compose cannot read the file without it: never started here
+    # Without a settings file Compose cannot read docker-compose.yml: never started here. Compose's
+    # own COMPOSE_ENV_FILES (with COMPOSE_PROJECT_NAME and COMPOSE_FILE) names another project.
+    if not ((ROOT / ".env").exists() or os.environ.get("COMPOSE_ENV_FILES")):
         return False
     if not compose("ps", "--status", "running", "-q", "nginx"):
         return False

@@ -185,9 +185,20 @@ class ComposeRun:
         return self.run(["docker", "compose", *self.compose_options, *args], timeout=timeout, check=check)
 
     @property
+    def compose_files(self) -> list[Path]:
+        return [ROOT / "docker-compose.yml", self.override]
+
+    @property
     def compose_options(self) -> list[str]:
-        return ["--project-name", self.project, "--env-file", str(self.env_file),
-                "-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override)]
+        files = [option for path in self.compose_files for option in ("-f", str(path))]
+        return ["--project-name", self.project, "--env-file", str(self.env_file), *files]
+
+    @property
+    def compose_variables(self) -> dict[str, str]:
+        """The same project in Compose's own variables, for a program that runs `docker compose`
+        without options (loadtest/where.py)."""
+        return {"COMPOSE_PROJECT_NAME": self.project, "COMPOSE_ENV_FILES": str(self.env_file),
+                "COMPOSE_FILE": os.pathsep.join(str(path) for path in self.compose_files)}
 
     def start_all(self) -> None:
         """`up -d` (Compose itself waits for the depends_on conditions), then every service healthy."""

@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +59,8 @@ class RunPlace:
         return self.folder / "logs"
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] = os.environ) -> RunPlace:
-        default = cls()
+    def from_environment(cls) -> RunPlace:
+        default, env = cls(), os.environ
         return cls(
             folder=Path(env.get("LOCAL_RUN_DIR", default.folder)).resolve(),
             pg_port=int(env.get("LOCAL_PG_PORT", default.pg_port)),

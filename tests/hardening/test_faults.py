@@ -19,7 +19,6 @@ import psutil
 import psycopg
 import pytest
 import websocket
-from django.conf import settings
 
 from stack import local, reload, servers
 from stack import settings as settings_list
@@ -194,10 +193,6 @@ def test_a_graceful_stop_lets_the_requests_in_flight_finish(stack, topology, nam
         assert outcomes == [200, 200]
 
 
-POOL_TIMEOUT = settings.DATABASES["default"]["OPTIONS"]["pool"]["timeout"]
-OUTAGE_MARGIN = 2
-
-
 def database_connections(url: str) -> int:
     with psycopg.connect(url, connect_timeout=2) as connection:
         return connection.execute(
@@ -212,7 +207,7 @@ def timed(url: str) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - started
 
 
-def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(stack, topology):
+def test_postgresql_restart_is_a_503_and_recovers_without_restarting_servers(stack, topology):
     env = local.app_environment()
     url = env["DATABASE_URL"]
     per_process = int(env.get("DB_POOL_MAX_SIZE", "8"))
@@ -232,7 +227,7 @@ def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(s
         sample()
     stack.stop("postgres")
     try:
-        # Every port at once, one request each: all fail fast and clearly. (A second request to
+        # Every port at once, one request each: all fail clearly. (A second request to
         # the same port may land on the worker already waiting out the first, on a server whose
         # worker serves one request at a time, and wait for both: granian-wsgi took 6.3 s so.)
         with ThreadPoolExecutor(len(urls)) as pool:
@@ -242,10 +237,8 @@ def test_postgresql_restart_fails_fast_and_recovers_without_restarting_servers(s
             outage.setdefault(request_url, []).append((response.status_code, round(elapsed, 2)))
             assert response.status_code == 503, (request_url, response.text[:200])
             assert response.json()["error"] == "database unavailable"
-            # DB_POOL_TIMEOUT bounds the wait (README: "after at most DB_POOL_TIMEOUT (3 s)"); no
-            # hang, no 500. The margin is the request's own way through nginx and the server, 22
-            # at once on two cores: 0.2-1.3 s here.
-            assert elapsed < POOL_TIMEOUT + OUTAGE_MARGIN, (request_url, elapsed)
+            # No hang (the client's timeout) and no 500. How fast is the figure docs/operations.md
+            # states, held by test_database_outage_time.py on clients connected beforehand.
         print("\nPostgreSQL down:", outage)
     finally:
         stack.start("postgres")

@@ -59,15 +59,18 @@ def _tool_version(*command: str) -> str | None:
     return lines[0].split(" [")[0].split(" Copyright")[0] if lines else None  # name and version only
 
 
-def code_version() -> str | None:
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def code_version(root: Path = ROOT) -> str | None:
     """The commit the bench ran, marked when tracked files differ from it: a reference run quoted
-    in the docs must name the code it measured. None outside a git checkout."""
-    root = Path(__file__).resolve().parents[2]
+    in the docs must name the code it measured. None outside a git checkout. docs/ is not code:
+    a reference run is written there, over the run it replaces."""
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, timeout=5)
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                 capture_output=True, text=True, timeout=5)
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                  "--", ".", ":(exclude)docs"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if head.returncode != 0:

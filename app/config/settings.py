@@ -316,6 +316,14 @@ LOGGING = {
         # logs nothing (https://github.com/python/cpython/issues/113538); the line stays here.
         "cancelled-connection": {"()": "config.logfilters.WithoutTracebackOf",
                                  "exceptions": {"asyncio.exceptions.CancelledError": ""}},
+        # Django 5.2's ASGIHandler.handle waits on two tasks of its own, the view and a listener
+        # for the client's disconnect, and does not cancel them when it is cancelled itself (Daphne
+        # cancels the requests still in flight when it stops). The orphaned listener then hears
+        # the disconnect and raises RequestAborted into a task nobody awaits: asyncio logs "Task
+        # exception was never retrieved" with a traceback. A client gone during a stop; the line
+        # stays (https://github.com/django/django/pull/19366 moves handle to a TaskGroup).
+        "orphaned-disconnect": {"()": "config.logfilters.WithoutTracebackOf",
+                                "exceptions": {"django.core.exceptions.RequestAborted": ""}},
     },
     "root": {"handlers": ["stdout"], "level": setting("LOG_LEVEL")},
     "loggers": {
@@ -329,6 +337,6 @@ LOGGING = {
         "uvicorn.error": {"filters": ["client-utf8"]},
         # Daphne's processes log to the root logger (daphne.cli's basicConfig): only a filter here.
         "daphne.server": {"filters": ["send-after-close"]},
-        "asyncio": {"filters": ["cancelled-connection"]},
+        "asyncio": {"filters": ["cancelled-connection", "orphaned-disconnect"]},
     },
 }

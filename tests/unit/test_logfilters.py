@@ -5,6 +5,7 @@ own exception types, raised for real.
 """
 
 import asyncio
+import gc
 import logging
 import runpy
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from autobahn.exception import Disconnected
 from config.logfilters import WithoutTracebackOf
+from django.core.exceptions import RequestAborted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,6 +62,24 @@ def test_a_cancelled_connection_keeps_asyncios_line_without_the_traceback(kept):
     logging.getLogger("asyncio").error("Exception in callback %s", "<callback>", exc_info=error)
     [record] = kept
     assert record.getMessage() == "Exception in callback <callback>"
+    assert record.exc_info is None
+
+
+def test_an_orphaned_disconnect_listener_keeps_asyncios_line_without_the_traceback(kept):
+    """What Django's ASGIHandler leaves when it is cancelled: a listener task that raises
+    RequestAborted and that nobody awaits, logged by asyncio when the task is collected."""
+    async def listen_for_disconnect():
+        raise RequestAborted()
+
+    async def cancelled_handler():
+        task = asyncio.ensure_future(listen_for_disconnect())
+        await asyncio.sleep(0)  # it runs and fails
+        del task
+        gc.collect()
+
+    asyncio.run(cancelled_handler())
+    [record] = [record for record in kept if record.name == "asyncio"]
+    assert record.getMessage().startswith("Task exception was never retrieved")
     assert record.exc_info is None
 
 

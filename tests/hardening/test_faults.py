@@ -47,7 +47,12 @@ def workers(server: str) -> list[psutil.Process]:
 def wait_for_workers(server: str, count: int, gone: int, timeout: float = 30) -> list[psutil.Process]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        current = workers(server)
+        try:
+            current = workers(server)
+        except psutil.NoSuchProcess:
+            # Gone between the lookup and the look: a master that stops with its worker
+            # (worker-crash-stops-server) is being restarted by supervisord.
+            current = []
         if len(current) >= count and gone not in {worker.pid for worker in current}:
             return current
         time.sleep(0.25)
